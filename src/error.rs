@@ -1,0 +1,192 @@
+//! The library's error type: one variant per failure class, never carrying secrets.
+
+use std::io;
+
+/// Every way reading or writing a coffer file can fail.
+///
+/// Variants are failure classes, so that a caller (the CLI) can map them to exit codes
+/// without parsing messages. Messages never contain key material or passphrases.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input does not start with the coffer magic bytes.
+    #[error("not a coffer file (bad magic bytes)")]
+    NotCoffer,
+
+    /// The header names a format version this library does not implement.
+    #[error("unsupported coffer format version {0} (this build reads version 1)")]
+    UnsupportedVersion(u8),
+
+    /// The header is structurally invalid: a reserved field is set, a length is not the
+    /// canonical one, or a bound is exceeded. Checked before any key is derived.
+    #[error("invalid header: {0}")]
+    InvalidHeader(&'static str),
+
+    /// A slot asks for Argon2id parameters above what this reader accepts.
+    #[error("Argon2id {param} of {value}{unit} exceeds the limit of {limit}{unit}")]
+    KdfOverLimit {
+        /// Which parameter: "memory", "passes" or "lanes".
+        param: &'static str,
+        /// The value in the file (or requested).
+        value: u64,
+        /// The limit in force.
+        limit: u64,
+        /// Unit suffix for display (" MiB" or "").
+        unit: &'static str,
+    },
+
+    /// Encryption was asked to use Argon2id parameters below the safe floor.
+    #[error("Argon2id {param} of {value}{unit} is below the minimum of {floor}{unit}")]
+    KdfBelowFloor {
+        /// Which parameter: "memory", "passes" or "lanes".
+        param: &'static str,
+        /// The requested value.
+        value: u64,
+        /// The floor.
+        floor: u64,
+        /// Unit suffix for display (" MiB" or "").
+        unit: &'static str,
+    },
+
+    /// No slot of the header opened with the keys offered (wrong passphrase).
+    #[error("no key slot opens with this passphrase (wrong passphrase?)")]
+    NoSlotOpened {
+        /// How many slots the header has that this reader cannot use at all.
+        unsupported_slots: usize,
+    },
+
+    /// The header MAC, or a slot whose check value matched, failed to authenticate.
+    #[error("header authentication failed: the header was modified or corrupted")]
+    HeaderAuthentication,
+
+    /// The payload key commitment does not match the file key and salt.
+    #[error("payload key commitment does not match: the payload was modified or belongs to another file")]
+    CommitmentMismatch,
+
+    /// Chunk `index` (counting from zero) failed AEAD authentication.
+    #[error("chunk {index} failed authentication: the file was modified, corrupted or truncated")]
+    ChunkAuthentication {
+        /// The chunk counter of the failing chunk.
+        index: u64,
+    },
+
+    /// The input ended early: inside the header, before the payload prefix, or right
+    /// after a full chunk where a final short chunk must follow.
+    #[error("the file is truncated{}", .at_chunk.map(|i| format!(" (ends before chunk {i})")).unwrap_or_default())]
+    Truncated {
+        /// The chunk that is missing, when the file ends at a chunk boundary.
+        at_chunk: Option<u64>,
+    },
+
+    /// Bytes follow a final chunk that authenticated on its own.
+    #[error("{bytes} byte(s) of trailing data after the final chunk")]
+    TrailingData {
+        /// How many extra bytes there are.
+        bytes: u64,
+    },
+
+    /// The plaintext would exceed 2^38 chunks (4 PiB).
+    #[error("message too long: the format allows at most 2^38 chunks")]
+    MessageTooLong,
+
+    /// A range or seek outside the plaintext.
+    #[error("range {start}+{len} is outside the plaintext of {size} bytes")]
+    RangeOutOfBounds {
+        /// First plaintext byte requested.
+        start: u64,
+        /// Requested length.
+        len: u64,
+        /// Plaintext size.
+        size: u64,
+    },
+
+    /// The operation was cancelled (interrupt).
+    #[error("interrupted")]
+    Interrupted,
+
+    /// Reading or writing failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Broad classes of failure, for exit codes and machine-readable reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// No slot opened (wrong passphrase).
+    WrongPassphrase,
+    /// The file failed authentication: tampered, corrupted, truncated, trailing data.
+    Authentication,
+    /// Not a coffer file, an unsupported version, a malformed header, or parameters over
+    /// the safety limits: refused before any decryption.
+    Format,
+    /// Bad request: parameters below the floor, range out of bounds.
+    Usage,
+    /// Interrupted by a signal.
+    Interrupted,
+    /// I/O and everything else.
+    Io,
+}
+
+impl ErrorKind {
+    /// A stable snake_case name for JSON reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::WrongPassphrase => "wrong_passphrase",
+            ErrorKind::Authentication => "authentication",
+            ErrorKind::Format => "format",
+            ErrorKind::Usage => "usage",
+            ErrorKind::Interrupted => "interrupted",
+            ErrorKind::Io => "io",
+        }
+    }
+}
+
+impl Error {
+    /// The class this error belongs to.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NoSlotOpened { .. } => ErrorKind::WrongPassphrase,
+            Error::HeaderAuthentication
+            | Error::CommitmentMismatch
+            | Error::ChunkAuthentication { .. }
+            | Error::Truncated { .. }
+            | Error::TrailingData { .. } => ErrorKind::Authentication,
+            Error::NotCoffer
+            | Error::UnsupportedVersion(_)
+            | Error::InvalidHeader(_)
+            | Error::KdfOverLimit { .. }
+            | Error::MessageTooLong => ErrorKind::Format,
+            Error::KdfBelowFloor { .. } | Error::RangeOutOfBounds { .. } => ErrorKind::Usage,
+            Error::Interrupted => ErrorKind::Interrupted,
+            Error::Io(_) => ErrorKind::Io,
+        }
+    }
+
+    /// Recovers a coffer error that crossed an `io::Read`/`io::Write` boundary.
+    ///
+    /// The streaming adapters wrap their errors in `io::Error` (the traits demand it);
+    /// this unwraps them again so callers see the precise variant.
+    pub fn from_io(err: io::Error) -> Error {
+        if err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            let inner = err.into_inner().expect("checked above");
+            *inner.downcast::<Error>().expect("checked above")
+        } else if err.kind() == io::ErrorKind::UnexpectedEof {
+            Error::Truncated { at_chunk: None }
+        } else {
+            Error::Io(err)
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        match err {
+            Error::Io(inner) => inner,
+            other => io::Error::other(other),
+        }
+    }
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,244 @@
+//! Argon2id: the passphrase stretching of passphrase slots (FORMAT.md, "Passphrase slots").
+//!
+//! Parameters are checked against a floor when encrypting and against caps when
+//! decrypting, before any memory is allocated: a hostile header must not be able to make
+//! a reader allocate gigabytes or spin for minutes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::keys::Passphrase;
+
+/// Bytes of Argon2id output (the passphrase key).
+pub const OUTPUT_LEN: usize = 32;
+/// Bytes of the per-slot Argon2id salt.
+pub const SALT_LEN: usize = 16;
+
+/// Default memory, chosen by measurement on the 2-core reference machine (SECURITY.md).
+pub const DEFAULT_MEMORY_MIB: u32 = 256;
+/// Default passes over memory.
+pub const DEFAULT_PASSES: u32 = 3;
+/// Default lanes (parallelism); lanes run on separate cores.
+pub const DEFAULT_LANES: u32 = 2;
+
+/// OWASP floor for Argon2id memory, refused below when encrypting.
+pub const FLOOR_MEMORY_MIB: u32 = 19;
+/// OWASP floor for Argon2id passes.
+pub const FLOOR_PASSES: u32 = 2;
+
+/// Default cap on memory a reader agrees to spend; raise with `Limits::max_memory_mib`.
+pub const DEFAULT_MAX_MEMORY_MIB: u32 = 1024;
+/// Absolute memory cap no option can raise (4 TiB would overflow nothing, but no
+/// legitimate file needs more than this).
+pub const HARD_MAX_MEMORY_MIB: u32 = 64 * 1024;
+/// Cap on passes a reader accepts.
+pub const MAX_PASSES: u32 = 16;
+/// Cap on lanes a reader accepts.
+pub const MAX_LANES: u32 = 16;
+
+/// Counts Argon2id derivations in this process, so tests and `--json` reports can prove
+/// that a batch derived its passphrase key once.
+static DERIVATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many Argon2id derivations this process has run.
+pub fn derivation_count() -> u64 {
+    DERIVATIONS.load(Ordering::Relaxed)
+}
+
+/// Argon2id cost parameters as stored in a passphrase slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KdfParams {
+    /// Memory in KiB (Argon2 `m`).
+    pub memory_kib: u32,
+    /// Passes (Argon2 `t`).
+    pub passes: u32,
+    /// Lanes (Argon2 `p`).
+    pub lanes: u32,
+}
+
+impl Default for KdfParams {
+    fn default() -> Self {
+        KdfParams {
+            memory_kib: DEFAULT_MEMORY_MIB * 1024,
+            passes: DEFAULT_PASSES,
+            lanes: DEFAULT_LANES,
+        }
+    }
+}
+
+/// Caps a reader applies to the parameters it finds in a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest Argon2id memory accepted, in MiB.
+    pub max_memory_mib: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_memory_mib: DEFAULT_MAX_MEMORY_MIB,
+        }
+    }
+}
+
+impl KdfParams {
+    /// Parameters from MiB, passes and lanes, as the CLI takes them.
+    pub fn new(memory_mib: u32, passes: u32, lanes: u32) -> Self {
+        KdfParams {
+            memory_kib: memory_mib.saturating_mul(1024),
+            passes,
+            lanes,
+        }
+    }
+
+    /// Memory in MiB, rounded down.
+    pub fn memory_mib(&self) -> u32 {
+        self.memory_kib / 1024
+    }
+
+    /// Refuses parameters a reader must not run: over the caps, or ones Argon2 itself
+    /// rejects (so that the error names the field instead of "invalid parameters").
+    ///
+    /// # Errors
+    /// [`Error::KdfOverLimit`] naming the parameter and the cap, or
+    /// [`Error::InvalidHeader`] for values Argon2 cannot run at all.
+    pub fn check_limits(&self, limits: &Limits) -> Result<()> {
+        let max_kib = u64::from(limits.max_memory_mib.min(HARD_MAX_MEMORY_MIB)) * 1024;
+        if u64::from(self.memory_kib) > max_kib {
+            return Err(Error::KdfOverLimit {
+                param: "memory",
+                value: u64::from(self.memory_kib).div_ceil(1024),
+                limit: max_kib / 1024,
+                unit: " MiB",
+            });
+        }
+        if self.passes > MAX_PASSES {
+            return Err(over("passes", self.passes, MAX_PASSES));
+        }
+        if self.lanes > MAX_LANES {
+            return Err(over("lanes", self.lanes, MAX_LANES));
+        }
+        if self.passes == 0 || self.lanes == 0 || self.memory_kib < 8 * self.lanes {
+            return Err(Error::InvalidHeader(
+                "Argon2id parameters out of range (passes and lanes must be at least 1, memory at least 8 KiB per lane)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses parameters too weak to write: below the OWASP floor of 19 MiB and 2 passes.
+    ///
+    /// # Errors
+    /// [`Error::KdfBelowFloor`] naming the parameter and the floor, or the errors of
+    /// [`KdfParams::check_limits`].
+    pub fn check_floor(&self, limits: &Limits) -> Result<()> {
+        if self.memory_kib < FLOOR_MEMORY_MIB * 1024 {
+            return Err(Error::KdfBelowFloor {
+                param: "memory",
+                value: u64::from(self.memory_mib()),
+                floor: u64::from(FLOOR_MEMORY_MIB),
+                unit: " MiB",
+            });
+        }
+        if self.passes < FLOOR_PASSES {
+            return Err(Error::KdfBelowFloor {
+                param: "passes",
+                value: u64::from(self.passes),
+                floor: u64::from(FLOOR_PASSES),
+                unit: "",
+            });
+        }
+        if self.lanes == 0 {
+            return Err(Error::KdfBelowFloor {
+                param: "lanes",
+                value: 0,
+                floor: 1,
+                unit: "",
+            });
+        }
+        self.check_limits(limits)
+    }
+
+    /// Runs Argon2id (version 0x13) over the passphrase and salt, with no secret and no
+    /// associated data, giving [`OUTPUT_LEN`] bytes.
+    ///
+    /// Callers check limits first; this only refuses what Argon2 itself refuses.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHeader`] if Argon2 rejects the parameters.
+    pub fn derive(
+        &self,
+        passphrase: &Passphrase,
+        salt: &[u8; SALT_LEN],
+    ) -> Result<Zeroizing<[u8; OUTPUT_LEN]>> {
+        let params = Params::new(
+            self.memory_kib,
+            self.passes,
+            self.lanes,
+            Some(OUTPUT_LEN),
+        )
+        .map_err(|_| Error::InvalidHeader("Argon2id parameters out of range"))?;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let mut out = Zeroizing::new([0u8; OUTPUT_LEN]);
+        argon
+            .hash_password_into(passphrase.expose(), salt, out.as_mut())
+            .map_err(|_| Error::InvalidHeader("Argon2id rejected its inputs"))?;
+        DERIVATIONS.fetch_add(1, Ordering::Relaxed);
+        Ok(out)
+    }
+}
+
+fn over(param: &'static str, value: u32, limit: u32) -> Error {
+    Error::KdfOverLimit {
+        param,
+        value: u64::from(value),
+        limit: u64::from(limit),
+        unit: "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_parameters_pass_floor_and_limits() {
+        KdfParams::default().check_floor(&Limits::default()).unwrap();
+    }
+
+    #[test]
+    fn floor_names_the_parameter() {
+        let err = KdfParams::new(18, 3, 1).check_floor(&Limits::default()).unwrap_err();
+        assert!(matches!(err, Error::KdfBelowFloor { param: "memory", .. }), "{err}");
+        let err = KdfParams::new(64, 1, 1).check_floor(&Limits::default()).unwrap_err();
+        assert!(matches!(err, Error::KdfBelowFloor { param: "passes", .. }), "{err}");
+    }
+
+    #[test]
+    fn caps_name_the_parameter_and_memory_cap_can_be_raised() {
+        let big = KdfParams::new(2048, 3, 1);
+        let err = big.check_limits(&Limits::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Argon2id memory of 2048 MiB exceeds the limit of 1024 MiB"
+        );
+        big.check_limits(&Limits { max_memory_mib: 4096 }).unwrap();
+        let err = KdfParams::new(64, 17, 1).check_limits(&Limits::default()).unwrap_err();
+        assert!(matches!(err, Error::KdfOverLimit { param: "passes", .. }));
+        let err = KdfParams::new(64, 2, 17).check_limits(&Limits::default()).unwrap_err();
+        assert!(matches!(err, Error::KdfOverLimit { param: "lanes", .. }));
+    }
+
+    #[test]
+    fn derivation_matches_rfc9106_shape_and_counts() {
+        let before = derivation_count();
+        let pass = Passphrase::new(b"password".to_vec());
+        let a = KdfParams::new(19, 2, 1).derive(&pass, &[1; SALT_LEN]).unwrap();
+        let b = KdfParams::new(19, 2, 1).derive(&pass, &[2; SALT_LEN]).unwrap();
+        assert_ne!(*a, *b, "salt must change the output");
+        assert!(derivation_count() >= before + 2);
+    }
+}

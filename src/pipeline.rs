@@ -1,0 +1,433 @@
+//! The parallel chunk pipeline: one reader filling batches of chunks, N workers sealing
+//! or opening them in place, and the caller's thread writing them in order.
+//!
+//! Batches come from a fixed pool and go back to it after writing, so memory is bounded
+//! (about `2 * threads + 2` MiB) whatever the input size. Every chunk is authenticated
+//! before its batch reaches the writer, and the writer stops at the first failed batch, so
+//! nothing unauthenticated or out of order is ever written. Inputs that fit in one batch
+//! are processed on the calling thread without starting any thread.
+
+use std::collections::BTreeMap;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::{Error, Result};
+use crate::stream::{ChunkCipher, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, MAX_CHUNKS, TAG_LEN};
+
+/// Chunks per batch: 1 MiB of plaintext, the unit of work handed to a thread.
+pub const BATCH_CHUNKS: usize = 64;
+const BATCH_BYTES: usize = BATCH_CHUNKS * ENCRYPTED_CHUNK_SIZE;
+
+/// A callback told how many input bytes were processed, for progress bars.
+pub type ProgressFn = dyn Fn(u64) + Send + Sync;
+
+/// How to run the pipeline.
+#[derive(Clone, Default)]
+pub struct PipelineOptions {
+    /// Worker threads that seal or open chunks; 0 means one per available core.
+    /// Reading overlaps with them on its own thread.
+    pub threads: usize,
+    /// Set to `true` (by a signal handler) to stop with [`Error::Interrupted`].
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// Called after each batch is written, with the input bytes it consumed.
+    pub progress: Option<Arc<ProgressFn>>,
+}
+
+impl PipelineOptions {
+    /// Options with a given thread count.
+    pub fn with_threads(threads: usize) -> Self {
+        PipelineOptions {
+            threads,
+            ..Default::default()
+        }
+    }
+
+    fn worker_count(&self) -> usize {
+        match self.threads {
+            0 => thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    fn check_cancel(&self) -> Result<()> {
+        match &self.cancel {
+            Some(flag) if flag.load(Ordering::Relaxed) => Err(Error::Interrupted),
+            _ => Ok(()),
+        }
+    }
+
+    fn report(&self, bytes: usize) {
+        if let Some(progress) = &self.progress {
+            progress(bytes as u64);
+        }
+    }
+}
+
+/// Which way the data goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Seal,
+    Open,
+}
+
+/// A batch of up to [`BATCH_CHUNKS`] chunks, laid out at a stride of
+/// `ENCRYPTED_CHUNK_SIZE`: plaintext chunk `j` sits at `j * ENCRYPTED_CHUNK_SIZE`, leaving
+/// room for its tag, so sealing and opening are in place and ciphertext is contiguous.
+struct Batch {
+    buf: Zeroizing<Vec<u8>>,
+    seq: u64,
+    /// Bytes read into the batch: plaintext (seal) or ciphertext (open).
+    input_len: usize,
+    /// The input ended in this batch: it holds the final chunk.
+    is_last: bool,
+    /// Whether processing succeeded; `None` until a worker (or the reader, on a read
+    /// error) sets it.
+    outcome: Option<Result<()>>,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Batch {
+            buf: Zeroizing::new(vec![0; BATCH_BYTES]),
+            seq: 0,
+            input_len: 0,
+            is_last: false,
+            outcome: None,
+        }
+    }
+
+    fn first_index(&self) -> u64 {
+        self.seq * BATCH_CHUNKS as u64
+    }
+
+    /// Fills the batch from `input`, setting `is_last` if the input ended.
+    fn fill<R: Read>(&mut self, input: &mut R, direction: Direction) -> io::Result<()> {
+        self.input_len = match direction {
+            Direction::Seal => read_strided(input, &mut self.buf)?,
+            Direction::Open => crate::stream::read_full(input, &mut self.buf)?,
+        };
+        let capacity = match direction {
+            Direction::Seal => BATCH_CHUNKS * CHUNK_SIZE,
+            Direction::Open => BATCH_BYTES,
+        };
+        self.is_last = self.input_len < capacity;
+        Ok(())
+    }
+
+    /// Seals or opens every chunk in place.
+    fn process(&mut self, cipher: &ChunkCipher, direction: Direction) -> Result<()> {
+        if self.first_index() >= MAX_CHUNKS {
+            return Err(Error::MessageTooLong);
+        }
+        let first = self.first_index();
+        match direction {
+            Direction::Seal => {
+                let full = self.input_len / CHUNK_SIZE;
+                for j in 0..full {
+                    let chunk = &mut self.buf[j * ENCRYPTED_CHUNK_SIZE..];
+                    cipher.seal(first + j as u64, chunk, CHUNK_SIZE)?;
+                }
+                if self.is_last {
+                    let rest = self.input_len % CHUNK_SIZE;
+                    let chunk = &mut self.buf[full * ENCRYPTED_CHUNK_SIZE..];
+                    cipher.seal(first + full as u64, chunk, rest)?;
+                }
+            }
+            Direction::Open => {
+                let full = self.input_len / ENCRYPTED_CHUNK_SIZE;
+                for j in 0..full {
+                    let start = j * ENCRYPTED_CHUNK_SIZE;
+                    let index = first + j as u64;
+                    let opened = cipher.open(index, &mut self.buf[start..start + ENCRYPTED_CHUNK_SIZE]);
+                    if let Err(err) = opened {
+                        self.wipe_through(j);
+                        return Err(match err {
+                            // Near the end a failing full chunk may be the final chunk
+                            // followed by trailing bytes.
+                            Error::ChunkAuthentication { .. } if self.is_last => {
+                                cipher.explain_failure(index, &self.buf[start..self.input_len])
+                            }
+                            other => other,
+                        });
+                    }
+                }
+                if self.is_last {
+                    let start = full * ENCRYPTED_CHUNK_SIZE;
+                    let opened =
+                        cipher.open_final(first + full as u64, &mut self.buf[start..self.input_len]);
+                    if let Err(err) = opened {
+                        self.wipe_through(full);
+                        return Err(err);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Zeroizes the plaintext of chunks before `end` after a failure, so a failed batch
+    /// holds no plaintext on its way back to the pool.
+    fn wipe_through(&mut self, end: usize) {
+        self.buf[..end * ENCRYPTED_CHUNK_SIZE].zeroize();
+    }
+
+    /// Writes the processed batch: ciphertext is contiguous; plaintext chunks are written
+    /// from their strided places with one vectored write.
+    fn write_to<W: Write + ?Sized>(&self, output: &mut W, direction: Direction) -> io::Result<()> {
+        match direction {
+            Direction::Seal => {
+                let full = self.input_len / CHUNK_SIZE;
+                let mut len = full * ENCRYPTED_CHUNK_SIZE;
+                if self.is_last {
+                    len += self.input_len % CHUNK_SIZE + TAG_LEN;
+                }
+                output.write_all(&self.buf[..len])
+            }
+            Direction::Open => {
+                let full = self.input_len / ENCRYPTED_CHUNK_SIZE;
+                let mut slices: Vec<IoSlice<'_>> = (0..full)
+                    .map(|j| {
+                        let start = j * ENCRYPTED_CHUNK_SIZE;
+                        IoSlice::new(&self.buf[start..start + CHUNK_SIZE])
+                    })
+                    .collect();
+                if self.is_last {
+                    let start = full * ENCRYPTED_CHUNK_SIZE;
+                    let len = self.input_len - start - TAG_LEN;
+                    slices.push(IoSlice::new(&self.buf[start..start + len]));
+                }
+                write_all_vectored(output, &mut slices)
+            }
+        }
+    }
+}
+
+/// Reads plaintext into the chunk places of a batch (stride `ENCRYPTED_CHUNK_SIZE`) with
+/// vectored reads, until the batch is full or the input ends. Returns the bytes read.
+fn read_strided<R: Read>(input: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let capacity = BATCH_CHUNKS * CHUNK_SIZE;
+    let mut filled = 0;
+    while filled < capacity {
+        let first = filled / CHUNK_SIZE;
+        let offset = filled % CHUNK_SIZE;
+        let mut slices: Vec<IoSliceMut<'_>> = buf
+            .chunks_mut(ENCRYPTED_CHUNK_SIZE)
+            .skip(first)
+            .enumerate()
+            .map(|(k, chunk)| {
+                let from = if k == 0 { offset } else { 0 };
+                IoSliceMut::new(&mut chunk[from..CHUNK_SIZE])
+            })
+            .collect();
+        match input.read_vectored(&mut slices) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn write_all_vectored<W: Write + ?Sized>(
+    output: &mut W,
+    mut slices: &mut [IoSlice<'_>],
+) -> io::Result<()> {
+    while !slices.is_empty() {
+        match output.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Encrypts all of `input` into chunks (the prefix is the caller's), returning the
+/// plaintext length.
+///
+/// # Errors
+/// I/O errors, [`Error::Interrupted`], [`Error::MessageTooLong`].
+pub fn encrypt<R: Read + Send, W: Write + ?Sized>(
+    cipher: &ChunkCipher,
+    input: R,
+    output: &mut W,
+    options: &PipelineOptions,
+) -> Result<u64> {
+    run(cipher, input, output, options, Direction::Seal)
+}
+
+/// Authenticates and decrypts all chunks of `input` (after the prefix) into `output`,
+/// returning the plaintext length.
+///
+/// # Errors
+/// [`Error::ChunkAuthentication`], [`Error::Truncated`], [`Error::TrailingData`],
+/// I/O errors, [`Error::Interrupted`].
+pub fn decrypt<R: Read + Send, W: Write + ?Sized>(
+    cipher: &ChunkCipher,
+    input: R,
+    output: &mut W,
+    options: &PipelineOptions,
+) -> Result<u64> {
+    run(cipher, input, output, options, Direction::Open)
+}
+
+fn plaintext_of(batch: &Batch, direction: Direction) -> u64 {
+    match direction {
+        Direction::Seal => batch.input_len as u64,
+        Direction::Open => {
+            let full = batch.input_len / ENCRYPTED_CHUNK_SIZE;
+            let tail = batch.input_len % ENCRYPTED_CHUNK_SIZE;
+            (full * CHUNK_SIZE + tail.saturating_sub(TAG_LEN)) as u64
+        }
+    }
+}
+
+fn run<R: Read + Send, W: Write + ?Sized>(
+    cipher: &ChunkCipher,
+    mut input: R,
+    output: &mut W,
+    options: &PipelineOptions,
+    direction: Direction,
+) -> Result<u64> {
+    options.check_cancel()?;
+    // The first batch decides: an input that ends within it never starts a thread.
+    let mut first = Batch::new();
+    first.fill(&mut input, direction)?;
+    let workers = options.worker_count();
+    if first.is_last {
+        first.process(cipher, direction)?;
+        first.write_to(output, direction)?;
+        options.report(first.input_len);
+        return Ok(plaintext_of(&first, direction));
+    }
+
+    let pool_size = 2 * workers + 2;
+    let stop = AtomicBool::new(false);
+    thread::scope(|scope| {
+        let (free_tx, free_rx) = mpsc::channel::<Batch>();
+        let (work_tx, work_rx) = mpsc::sync_channel::<Batch>(pool_size);
+        let (done_tx, done_rx) = mpsc::channel::<Batch>();
+        for _ in 1..pool_size {
+            free_tx.send(Batch::new()).expect("receiver alive");
+        }
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        for _ in 0..workers {
+            let work_rx = Arc::clone(&work_rx);
+            let done_tx = done_tx.clone();
+            let stop = &stop;
+            scope.spawn(move || worker(cipher, direction, &work_rx, &done_tx, stop));
+        }
+        drop(done_tx);
+        let stop_ref = &stop;
+        scope.spawn(move || reader(input, first, direction, &free_rx, &work_tx, options, stop_ref));
+        let result = writer(output, direction, &done_rx, &free_tx, options);
+        if result.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        // Dropping the receivers unblocks any thread still sending.
+        drop(done_rx);
+        drop(free_tx);
+        result
+    })
+}
+
+fn reader<R: Read>(
+    mut input: R,
+    mut batch: Batch,
+    direction: Direction,
+    free_rx: &Receiver<Batch>,
+    work_tx: &SyncSender<Batch>,
+    options: &PipelineOptions,
+    stop: &AtomicBool,
+) {
+    let mut seq = 0;
+    loop {
+        let is_last = batch.is_last || batch.outcome.is_some();
+        if work_tx.send(batch).is_err() || is_last {
+            return;
+        }
+        seq += 1;
+        batch = match free_rx.recv() {
+            Ok(b) => b,
+            Err(_) => return,
+        };
+        batch.seq = seq;
+        batch.outcome = None;
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Err(err) = options.check_cancel() {
+            batch.outcome = Some(Err(err));
+            batch.is_last = true;
+            continue;
+        }
+        if let Err(err) = batch.fill(&mut input, direction) {
+            batch.outcome = Some(Err(err.into()));
+        }
+    }
+}
+
+fn worker(
+    cipher: &ChunkCipher,
+    direction: Direction,
+    work_rx: &Mutex<Receiver<Batch>>,
+    done_tx: &Sender<Batch>,
+    stop: &AtomicBool,
+) {
+    loop {
+        let next = work_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        let Ok(mut batch) = next else { return };
+        if batch.outcome.is_none() && !stop.load(Ordering::Relaxed) {
+            batch.outcome = Some(batch.process(cipher, direction));
+        }
+        if done_tx.send(batch).is_err() {
+            return;
+        }
+    }
+}
+
+fn writer<W: Write + ?Sized>(
+    output: &mut W,
+    direction: Direction,
+    done_rx: &Receiver<Batch>,
+    free_tx: &Sender<Batch>,
+    options: &PipelineOptions,
+) -> Result<u64> {
+    let mut pending = BTreeMap::new();
+    let mut next_seq = 0;
+    let mut total = 0;
+    loop {
+        let Some(mut batch) = pending.remove(&next_seq) else {
+            match done_rx.recv() {
+                Ok(batch) => {
+                    pending.insert(batch.seq, batch);
+                    continue;
+                }
+                // Every worker ended without delivering the next batch: only possible
+                // after a stop, whose error was already returned.
+                Err(_) => return Err(Error::Interrupted),
+            }
+        };
+        match batch.outcome.take() {
+            Some(Ok(())) => {}
+            Some(Err(err)) => return Err(err),
+            None => return Err(Error::Interrupted),
+        }
+        batch.write_to(output, direction)?;
+        total += plaintext_of(&batch, direction);
+        options.report(batch.input_len);
+        let is_last = batch.is_last;
+        let _ = free_tx.send(batch);
+        if is_last {
+            return Ok(total);
+        }
+        next_seq += 1;
+    }
+}

@@ -1,0 +1,688 @@
+//! The payload: C2SP chunked-encryption instantiated as Cobblestone-256
+//! (HKDF-Expand-SHA-512, AES-256-GCM). FORMAT.md, "Payload".
+//!
+//! `payload = salt (24) || commitment (32) || chunk 0 || chunk 1 || ... || final chunk`,
+//! every chunk `AES-256-GCM(key, base_nonce XOR counter, plaintext)` with an empty AAD,
+//! 16 KiB of plaintext except the final chunk, which is always shorter (possibly empty).
+//! A full chunk is therefore never final, and a stream that ends after one is truncated.
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::{Error, Result};
+use crate::keys::{fill_random, hkdf_expand_sha512, FileKey};
+
+/// Plaintext bytes in every chunk but the final one.
+pub const CHUNK_SIZE: usize = 16 * 1024;
+/// AES-GCM tag bytes.
+pub const TAG_LEN: usize = 16;
+/// Ciphertext bytes of a full chunk.
+pub const ENCRYPTED_CHUNK_SIZE: usize = CHUNK_SIZE + TAG_LEN;
+/// Bytes of the payload salt.
+pub const SALT_LEN: usize = 24;
+/// Bytes of the key commitment.
+pub const COMMITMENT_LEN: usize = 32;
+/// `salt || commitment`, before the first chunk.
+pub const PREFIX_LEN: usize = SALT_LEN + COMMITMENT_LEN;
+/// The chunk counter must stay below 2^38.
+pub const MAX_CHUNKS: u64 = 1 << 38;
+/// The AEAD name from the IANA registry, as it enters the HKDF info.
+pub const AEAD_NAME: &[u8] = b"AEAD_AES_256_GCM";
+/// HKDF info prefix fixed by C2SP.
+pub const INFO_PREFIX: &[u8] = b"c2sp.org/chunked-encryption@v1+";
+/// The C2SP context coffer v1 uses: it binds the payload to this format version.
+pub const CONTEXT_V1: &[u8] = b"coffer.v1 payload";
+
+const NONCE_LEN: usize = 12;
+
+/// Whether a chunk ends the message. A named type, not a bare `bool`, at call sites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkKind {
+    /// A full 16 KiB chunk; never the last.
+    Full,
+    /// The final, short chunk.
+    Final,
+}
+
+/// The 56 bytes that open the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadPrefix {
+    /// Random per-message salt.
+    pub salt: [u8; SALT_LEN],
+    /// Key commitment derived with the chunk key.
+    pub commitment: [u8; COMMITMENT_LEN],
+}
+
+impl PayloadPrefix {
+    /// The prefix as written.
+    pub fn to_bytes(&self) -> [u8; PREFIX_LEN] {
+        let mut out = [0; PREFIX_LEN];
+        out[..SALT_LEN].copy_from_slice(&self.salt);
+        out[SALT_LEN..].copy_from_slice(&self.commitment);
+        out
+    }
+
+    /// Parses the prefix (any 56 bytes are well formed; the commitment checks them).
+    pub fn from_bytes(bytes: &[u8; PREFIX_LEN]) -> Self {
+        let mut prefix = PayloadPrefix {
+            salt: [0; SALT_LEN],
+            commitment: [0; COMMITMENT_LEN],
+        };
+        prefix.salt.copy_from_slice(&bytes[..SALT_LEN]);
+        prefix.commitment.copy_from_slice(&bytes[SALT_LEN..]);
+        prefix
+    }
+
+    /// Reads the prefix; an input that ends first is truncated.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] or [`Error::Io`].
+    pub fn read_from<R: Read>(reader: &mut R) -> Result<Self> {
+        let mut bytes = [0; PREFIX_LEN];
+        let got = read_full(reader, &mut bytes)?;
+        if got < PREFIX_LEN {
+            return Err(Error::Truncated { at_chunk: None });
+        }
+        Ok(PayloadPrefix::from_bytes(&bytes))
+    }
+}
+
+/// Seals and opens single chunks: the one narrow interface the pipeline depends on, so
+/// another AES-GCM backend would only replace this type.
+pub struct ChunkCipher {
+    aead: Aes256Gcm,
+    base_nonce: [u8; NONCE_LEN],
+}
+
+impl std::fmt::Debug for ChunkCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChunkCipher([REDACTED])")
+    }
+}
+
+impl ChunkCipher {
+    /// Derives the chunk key, base nonce and commitment for a fresh random salt.
+    pub fn for_encryption(file_key: &FileKey) -> (ChunkCipher, PayloadPrefix) {
+        let mut salt = [0; SALT_LEN];
+        fill_random(&mut salt);
+        Self::with_salt(file_key, salt)
+    }
+
+    /// Derives for a given salt (the salt MUST NOT repeat for a file key; test vectors
+    /// fix it).
+    pub fn with_salt(file_key: &FileKey, salt: [u8; SALT_LEN]) -> (ChunkCipher, PayloadPrefix) {
+        let (cipher, commitment) = derive(file_key, &salt);
+        (cipher, PayloadPrefix { salt, commitment })
+    }
+
+    /// Derives from a prefix as read and checks its commitment in constant time before
+    /// any chunk can be opened.
+    ///
+    /// # Errors
+    /// [`Error::CommitmentMismatch`] if the commitment does not match.
+    pub fn for_decryption(file_key: &FileKey, prefix: &PayloadPrefix) -> Result<ChunkCipher> {
+        let (cipher, commitment) = derive(file_key, &prefix.salt);
+        if bool::from(commitment.ct_eq(&prefix.commitment)) {
+            Ok(cipher)
+        } else {
+            Err(Error::CommitmentMismatch)
+        }
+    }
+
+    fn nonce(&self, index: u64) -> Nonce<aes_gcm::aead::consts::U12> {
+        let mut nonce = self.base_nonce;
+        for (byte, counter) in nonce[4..].iter_mut().zip(index.to_be_bytes()) {
+            *byte ^= counter;
+        }
+        nonce.into()
+    }
+
+    /// Encrypts `buf[..len]` in place as chunk `index` and writes the tag to
+    /// `buf[len..len + TAG_LEN]`.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLong`] when `index` reaches 2^38.
+    pub fn seal(&self, index: u64, buf: &mut [u8], len: usize) -> Result<()> {
+        if index >= MAX_CHUNKS {
+            return Err(Error::MessageTooLong);
+        }
+        debug_assert!(len <= CHUNK_SIZE && buf.len() >= len + TAG_LEN);
+        let (text, rest) = buf.split_at_mut(len);
+        let tag = self
+            .aead
+            .encrypt_inout_detached(&self.nonce(index), &[], text.into())
+            .expect("chunks are far below the AES-GCM length limit");
+        rest[..TAG_LEN].copy_from_slice(&tag);
+        Ok(())
+    }
+
+    /// Authenticates and decrypts chunk `index` (`ciphertext || tag`) in place, returning
+    /// the plaintext length. On failure the buffer holds no plaintext.
+    ///
+    /// # Errors
+    /// [`Error::ChunkAuthentication`], or [`Error::MessageTooLong`] past 2^38 chunks.
+    pub fn open(&self, index: u64, chunk: &mut [u8]) -> Result<usize> {
+        if index >= MAX_CHUNKS {
+            return Err(Error::MessageTooLong);
+        }
+        let len = chunk
+            .len()
+            .checked_sub(TAG_LEN)
+            .ok_or(Error::ChunkAuthentication { index })?;
+        let (text, tag) = chunk.split_at_mut(len);
+        let tag = Tag::try_from(&*tag).expect("split at the tag length");
+        self.aead
+            .decrypt_inout_detached(&self.nonce(index), &[], text.into(), &tag)
+            .map_err(|_| Error::ChunkAuthentication { index })?;
+        Ok(len)
+    }
+
+    /// Opens the last segment of a stream: the bytes after the last full chunk, which
+    /// must be one final chunk of `TAG_LEN..ENCRYPTED_CHUNK_SIZE` bytes.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] for an empty or too-short segment, [`Error::TrailingData`]
+    /// when a prefix of it authenticates as the final chunk, else
+    /// [`Error::ChunkAuthentication`].
+    pub fn open_final(&self, index: u64, segment: &mut [u8]) -> Result<usize> {
+        match segment.len() {
+            0 => Err(Error::Truncated {
+                at_chunk: Some(index),
+            }),
+            n if n < TAG_LEN => Err(Error::Truncated { at_chunk: None }),
+            n if n >= ENCRYPTED_CHUNK_SIZE => Err(self.explain_failure(index, segment)),
+            _ => {
+                let scratch = Zeroizing::new(segment.to_vec());
+                self.open(index, segment).map_err(|err| match err {
+                    Error::ChunkAuthentication { .. } => self.explain_failure(index, &scratch),
+                    other => other,
+                })
+            }
+        }
+    }
+
+    /// Says why the chunk at the start of `window` (everything up to the end of the
+    /// input) failed: if some shorter prefix of it authenticates as the final chunk, the
+    /// rest is trailing data; otherwise it is an authentication failure. This costs up to
+    /// 16 K trial decryptions, paid only on a failure at the very end of a file.
+    pub fn explain_failure(&self, index: u64, window: &[u8]) -> Error {
+        let longest = window.len().min(ENCRYPTED_CHUNK_SIZE - 1);
+        let mut scratch = Zeroizing::new(vec![0u8; longest]);
+        for len in (TAG_LEN..=longest).rev() {
+            if len == window.len() {
+                continue;
+            }
+            scratch[..len].copy_from_slice(&window[..len]);
+            if self.open(index, &mut scratch[..len]).is_ok() {
+                return Error::TrailingData {
+                    bytes: (window.len() - len) as u64,
+                };
+            }
+        }
+        Error::ChunkAuthentication { index }
+    }
+}
+
+/// `key || base nonce || commitment = HKDF-Expand-SHA-512(prk = file key,
+/// info = INFO_PREFIX || AEAD_NAME || 0x00 || salt || CONTEXT_V1, L = 76)`.
+fn derive(file_key: &FileKey, salt: &[u8; SALT_LEN]) -> (ChunkCipher, [u8; COMMITMENT_LEN]) {
+    let mut okm = Zeroizing::new([0u8; 32 + NONCE_LEN + COMMITMENT_LEN]);
+    hkdf_expand_sha512(
+        file_key.expose(),
+        &[INFO_PREFIX, AEAD_NAME, &[0x00], salt, CONTEXT_V1],
+        okm.as_mut(),
+    );
+    let aead = Aes256Gcm::new_from_slice(&okm[..32]).expect("32-byte key");
+    let mut base_nonce = [0; NONCE_LEN];
+    base_nonce.copy_from_slice(&okm[32..32 + NONCE_LEN]);
+    let mut commitment = [0; COMMITMENT_LEN];
+    commitment.copy_from_slice(&okm[32 + NONCE_LEN..]);
+    (ChunkCipher { aead, base_nonce }, commitment)
+}
+
+/// Reads until `buf` is full or the input ends; returns how much was read.
+pub(crate) fn read_full<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Plaintext length of a payload whose chunks (after the 56-byte prefix) take
+/// `chunks_len` bytes, or the error a reader must give for that length.
+///
+/// # Errors
+/// [`Error::Truncated`] when the length cannot end in a valid final chunk.
+pub fn plaintext_len(chunks_len: u64) -> Result<u64> {
+    let full = chunks_len / ENCRYPTED_CHUNK_SIZE as u64;
+    let rest = chunks_len % ENCRYPTED_CHUNK_SIZE as u64;
+    if rest == 0 {
+        return Err(Error::Truncated {
+            at_chunk: Some(full),
+        });
+    }
+    if rest < TAG_LEN as u64 {
+        return Err(Error::Truncated { at_chunk: None });
+    }
+    if full >= MAX_CHUNKS {
+        return Err(Error::MessageTooLong);
+    }
+    Ok(full * CHUNK_SIZE as u64 + rest - TAG_LEN as u64)
+}
+
+/// Chunk bytes (excluding the prefix) that a plaintext of `len` bytes encrypts to.
+pub fn chunks_len(plaintext_len: u64) -> u64 {
+    let full = plaintext_len / CHUNK_SIZE as u64;
+    let rest = plaintext_len % CHUNK_SIZE as u64;
+    full * ENCRYPTED_CHUNK_SIZE as u64 + rest + TAG_LEN as u64
+}
+
+/// A `Write` adapter that encrypts into the payload format, one chunk at a time.
+///
+/// You MUST call [`EncryptWriter::finish`]: it writes the final short chunk, without
+/// which the output is a truncated payload that every reader refuses. Dropping the writer
+/// without `finish` leaves exactly that, by design.
+pub struct EncryptWriter<W: Write> {
+    inner: W,
+    cipher: ChunkCipher,
+    buf: Zeroizing<Vec<u8>>,
+    filled: usize,
+    index: u64,
+}
+
+impl<W: Write> EncryptWriter<W> {
+    /// Writes the payload prefix and returns a writer for the chunks.
+    ///
+    /// # Errors
+    /// Any error writing the prefix.
+    pub fn new(mut inner: W, cipher: ChunkCipher, prefix: &PayloadPrefix) -> io::Result<Self> {
+        inner.write_all(&prefix.to_bytes())?;
+        Ok(EncryptWriter {
+            inner,
+            cipher,
+            buf: Zeroizing::new(vec![0; ENCRYPTED_CHUNK_SIZE]),
+            filled: 0,
+            index: 0,
+        })
+    }
+
+    fn flush_chunk(&mut self, kind: ChunkKind) -> io::Result<()> {
+        debug_assert!(kind == ChunkKind::Final || self.filled == CHUNK_SIZE);
+        self.cipher.seal(self.index, &mut self.buf, self.filled)?;
+        self.inner.write_all(&self.buf[..self.filled + TAG_LEN])?;
+        self.index += 1;
+        self.filled = 0;
+        Ok(())
+    }
+
+    /// Seals the final chunk (short, possibly empty), flushes, and returns the inner
+    /// writer.
+    ///
+    /// # Errors
+    /// Any write error.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.flush_chunk(ChunkKind::Final)?;
+        self.inner.flush()?;
+        let EncryptWriter { inner, .. } = self;
+        Ok(inner)
+    }
+}
+
+impl<W: Write> Write for EncryptWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut taken = 0;
+        while taken < data.len() {
+            // A full chunk is never final, so it can be sealed as soon as it fills.
+            if self.filled == CHUNK_SIZE {
+                self.flush_chunk(ChunkKind::Full)?;
+            }
+            let n = (CHUNK_SIZE - self.filled).min(data.len() - taken);
+            self.buf[self.filled..self.filled + n].copy_from_slice(&data[taken..taken + n]);
+            self.filled += n;
+            taken += n;
+        }
+        if self.filled == CHUNK_SIZE {
+            self.flush_chunk(ChunkKind::Full)?;
+        }
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A `Read` adapter that authenticates each chunk before releasing its plaintext.
+///
+/// Errors are sticky: after one failure every later read fails too. The error crosses
+/// `io::Read` wrapped in `io::Error`; [`Error::from_io`] recovers it.
+pub struct DecryptReader<R: Read> {
+    inner: R,
+    cipher: ChunkCipher,
+    buf: Zeroizing<Vec<u8>>,
+    pos: usize,
+    end: usize,
+    index: u64,
+    state: ReadState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadState {
+    Reading,
+    Done,
+    Failed,
+}
+
+impl<R: Read> DecryptReader<R> {
+    /// A reader over the chunks that follow an already checked prefix.
+    pub fn new(inner: R, cipher: ChunkCipher) -> Self {
+        DecryptReader {
+            inner,
+            cipher,
+            buf: Zeroizing::new(vec![0; 2 * ENCRYPTED_CHUNK_SIZE]),
+            pos: 0,
+            end: 0,
+            index: 0,
+            state: ReadState::Reading,
+        }
+    }
+
+    fn next_chunk(&mut self) -> Result<()> {
+        let got = read_full(&mut self.inner, &mut self.buf[..ENCRYPTED_CHUNK_SIZE])?;
+        let len = if got == ENCRYPTED_CHUNK_SIZE {
+            match self.cipher.open(self.index, &mut self.buf[..got]) {
+                Ok(len) => len,
+                Err(Error::ChunkAuthentication { index }) => {
+                    // Maybe the final chunk plus trailing bytes: look at what is left.
+                    let more = read_full(&mut self.inner, &mut self.buf[got..])?;
+                    let at_end = got + more < self.buf.len();
+                    return Err(if at_end {
+                        self.cipher.explain_failure(index, &self.buf[..got + more])
+                    } else {
+                        Error::ChunkAuthentication { index }
+                    });
+                }
+                Err(other) => return Err(other),
+            }
+        } else {
+            let len = self.cipher.open_final(self.index, &mut self.buf[..got])?;
+            self.state = ReadState::Done;
+            len
+        };
+        self.index += 1;
+        self.pos = 0;
+        self.end = len;
+        Ok(())
+    }
+
+    /// The inner reader back, after the final chunk was read.
+    pub fn into_inner(self) -> R {
+        let DecryptReader { inner, .. } = self;
+        inner
+    }
+}
+
+impl<R: Read> Read for DecryptReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        while self.pos == self.end {
+            match self.state {
+                ReadState::Done => return Ok(0),
+                ReadState::Failed => {
+                    return Err(io::Error::other("coffer stream failed earlier"));
+                }
+                ReadState::Reading => {
+                    self.buf[..self.end].zeroize();
+                    if let Err(err) = self.next_chunk() {
+                        self.state = ReadState::Failed;
+                        self.pos = 0;
+                        self.end = 0;
+                        self.buf.zeroize();
+                        return Err(err.into());
+                    }
+                }
+            }
+        }
+        let n = out.len().min(self.end - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Random access to the plaintext: `Read + Seek` over `Read + Seek` ciphertext.
+///
+/// Construction authenticates the final chunk, which authenticates the plaintext length
+/// (C2SP requires this before seeks relative to the end). Each read then fetches only the
+/// chunks it covers.
+pub struct SeekableReader<R: Read + Seek> {
+    inner: R,
+    cipher: ChunkCipher,
+    chunks_offset: u64,
+    len: u64,
+    pos: u64,
+    buf: Zeroizing<Vec<u8>>,
+    cached: Option<(u64, usize)>,
+}
+
+impl<R: Read + Seek> SeekableReader<R> {
+    /// `chunks_offset` is where chunk 0 starts in `inner` (header length + 56).
+    ///
+    /// # Errors
+    /// [`Error::Truncated`], [`Error::ChunkAuthentication`] or [`Error::TrailingData`]
+    /// if the final chunk does not authenticate; I/O errors.
+    pub fn new(mut inner: R, cipher: ChunkCipher, chunks_offset: u64) -> Result<Self> {
+        let end = inner.seek(SeekFrom::End(0))?;
+        let chunks_len = end
+            .checked_sub(chunks_offset)
+            .ok_or(Error::Truncated { at_chunk: None })?;
+        let len = plaintext_len(chunks_len).or_else(|err| {
+            // An input ending in a full chunk may be a final chunk plus trailing bytes.
+            if let Error::Truncated { at_chunk: Some(n) } = err {
+                if n > 0 {
+                    let mut window = Zeroizing::new(vec![0; ENCRYPTED_CHUNK_SIZE]);
+                    inner.seek(SeekFrom::Start(chunks_offset + (n - 1) * ENCRYPTED_CHUNK_SIZE as u64))?;
+                    inner.read_exact(&mut window)?;
+                    if cipher.open(n - 1, &mut window).is_err() {
+                        return Err(cipher.explain_failure(n - 1, &window));
+                    }
+                }
+            }
+            Err(err)
+        })?;
+        let mut reader = SeekableReader {
+            inner,
+            cipher,
+            chunks_offset,
+            len,
+            pos: 0,
+            buf: Zeroizing::new(vec![0; ENCRYPTED_CHUNK_SIZE]),
+            cached: None,
+        };
+        let final_index = len / CHUNK_SIZE as u64;
+        reader.load(final_index)?;
+        Ok(reader)
+    }
+
+    /// Plaintext length, authenticated by the final chunk.
+    pub fn plaintext_len(&self) -> u64 {
+        self.len
+    }
+
+    fn load(&mut self, index: u64) -> Result<()> {
+        if self.cached.is_some_and(|(i, _)| i == index) {
+            return Ok(());
+        }
+        self.cached = None;
+        let final_index = self.len / CHUNK_SIZE as u64;
+        let start = self.chunks_offset + index * ENCRYPTED_CHUNK_SIZE as u64;
+        self.inner.seek(SeekFrom::Start(start))?;
+        let (want, kind) = if index == final_index {
+            ((self.len % CHUNK_SIZE as u64) as usize + TAG_LEN, ChunkKind::Final)
+        } else {
+            (ENCRYPTED_CHUNK_SIZE, ChunkKind::Full)
+        };
+        let got = read_full(&mut self.inner, &mut self.buf[..want])?;
+        if got < want {
+            return Err(Error::Truncated { at_chunk: None });
+        }
+        let opened = match kind {
+            ChunkKind::Final => self.cipher.open_final(index, &mut self.buf[..want]),
+            ChunkKind::Full => self.cipher.open(index, &mut self.buf[..want]),
+        };
+        match opened {
+            Ok(len) => {
+                self.cached = Some((index, len));
+                Ok(())
+            }
+            Err(err) => {
+                self.buf.zeroize();
+                Err(err)
+            }
+        }
+    }
+}
+
+impl<R: Read + Seek> Read for SeekableReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() || self.pos >= self.len {
+            return Ok(0);
+        }
+        let index = self.pos / CHUNK_SIZE as u64;
+        self.load(index)?;
+        let (_, len) = self.cached.expect("loaded above");
+        let offset = (self.pos % CHUNK_SIZE as u64) as usize;
+        let n = out.len().min(len - offset);
+        out[..n].copy_from_slice(&self.buf[offset..offset + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read + Seek> Seek for SeekableReader<R> {
+    fn seek(&mut self, target: SeekFrom) -> io::Result<u64> {
+        let new = match target {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        match new {
+            Some(n) => {
+                self.pos = n;
+                Ok(n)
+            }
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the plaintext",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cipher() -> (ChunkCipher, PayloadPrefix) {
+        ChunkCipher::with_salt(&FileKey::from_bytes([9; 32]), [4; SALT_LEN])
+    }
+
+    fn encrypt(data: &[u8]) -> Vec<u8> {
+        let (c, prefix) = cipher();
+        let mut w = EncryptWriter::new(Vec::new(), c, &prefix).unwrap();
+        w.write_all(data).unwrap();
+        w.finish().unwrap()
+    }
+
+    fn decrypt(ct: &[u8]) -> Result<Vec<u8>> {
+        let mut input = ct;
+        let prefix = PayloadPrefix::read_from(&mut input)?;
+        let c = ChunkCipher::for_decryption(&FileKey::from_bytes([9; 32]), &prefix)?;
+        let mut out = Vec::new();
+        DecryptReader::new(input, c)
+            .read_to_end(&mut out)
+            .map_err(Error::from_io)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn lengths_follow_the_chunking_rule() {
+        for len in [0u64, 1, 16383, 16384, 16385, 32768, 100_000] {
+            let ct = encrypt(&vec![7; len as usize]);
+            assert_eq!(ct.len() as u64, PREFIX_LEN as u64 + chunks_len(len));
+            assert_eq!(plaintext_len(chunks_len(len)).unwrap(), len);
+            assert_eq!(decrypt(&ct).unwrap().len() as u64, len);
+        }
+    }
+
+    #[test]
+    fn nonce_xors_counter_into_low_bytes() {
+        let (c, _) = cipher();
+        let n0 = c.nonce(0);
+        let n1 = c.nonce((1 << 38) - 1);
+        assert_eq!(n0[..7], n1[..7]);
+        assert_eq!(n0[7] ^ n1[7], 0x3f);
+        assert!(n0[8..].iter().zip(&n1[8..]).all(|(a, b)| a ^ b == 0xff));
+    }
+
+    #[test]
+    fn refuses_counter_at_two_to_the_38() {
+        let (c, _) = cipher();
+        let mut buf = [0u8; TAG_LEN];
+        assert!(matches!(c.seal(MAX_CHUNKS, &mut buf, 0), Err(Error::MessageTooLong)));
+    }
+
+    #[test]
+    fn bad_tag_leaves_buffer_unchanged() {
+        let (c, _) = cipher();
+        let mut chunk = vec![5u8; 100 + TAG_LEN];
+        c.seal(0, &mut chunk, 100).unwrap();
+        chunk[100] ^= 1;
+        let before = chunk.clone();
+        assert!(c.open(0, &mut chunk).is_err());
+        assert_eq!(chunk, before);
+    }
+
+    #[test]
+    fn detects_truncation_and_trailing_data() {
+        let ct = encrypt(&[1; 2 * CHUNK_SIZE]);
+        let at_boundary = PREFIX_LEN + 2 * ENCRYPTED_CHUNK_SIZE;
+        assert!(matches!(
+            decrypt(&ct[..at_boundary]),
+            Err(Error::Truncated { at_chunk: Some(2) })
+        ));
+        let mut extra = ct.clone();
+        extra.push(0);
+        assert!(matches!(decrypt(&extra), Err(Error::TrailingData { bytes: 1 })));
+        let mut lots = encrypt(&[1; CHUNK_SIZE - 1]);
+        lots.extend_from_slice(&[0; 20]);
+        assert!(matches!(decrypt(&lots), Err(Error::TrailingData { bytes: 20 })));
+    }
+
+    #[test]
+    fn seekable_reader_reads_any_range() {
+        let data: Vec<u8> = (0..50_000u32).map(|i| (i * 7) as u8).collect();
+        let ct = encrypt(&data);
+        let (c, _) = cipher();
+        let mut r = SeekableReader::new(io::Cursor::new(&ct), c, PREFIX_LEN as u64).unwrap();
+        assert_eq!(r.plaintext_len(), data.len() as u64);
+        for (start, len) in [(0usize, 10usize), (16380, 10), (49_990, 10), (20_000, 30_000)] {
+            r.seek(SeekFrom::Start(start as u64)).unwrap();
+            let mut out = vec![0; len];
+            r.read_exact(&mut out).unwrap();
+            assert_eq!(out, data[start..start + len]);
+        }
+    }
+}
