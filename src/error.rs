@@ -48,6 +48,20 @@ pub enum Error {
         unit: &'static str,
     },
 
+    /// Encryption was asked to use Argon2id parameters above the reader caps in force,
+    /// which would write files that readers refuse by default.
+    #[error("Argon2id {param} of {value}{unit} exceeds the limit of {limit}{unit}")]
+    KdfAboveCap {
+        /// Which parameter: "memory", "passes" or "lanes".
+        param: &'static str,
+        /// The requested value.
+        value: u64,
+        /// The limit in force.
+        limit: u64,
+        /// Unit suffix for display (" MiB" or "").
+        unit: &'static str,
+    },
+
     /// No slot of the header opened with the keys offered (wrong passphrase).
     #[error("no key slot opens with this passphrase (wrong passphrase?)")]
     NoSlotOpened {
@@ -157,7 +171,9 @@ impl Error {
             | Error::InvalidHeader(_)
             | Error::KdfOverLimit { .. }
             | Error::MessageTooLong => ErrorKind::Format,
-            Error::KdfBelowFloor { .. } | Error::RangeOutOfBounds { .. } => ErrorKind::Usage,
+            Error::KdfBelowFloor { .. }
+            | Error::KdfAboveCap { .. }
+            | Error::RangeOutOfBounds { .. } => ErrorKind::Usage,
             Error::Interrupted => ErrorKind::Interrupted,
             Error::Io(_) => ErrorKind::Io,
         }

@@ -122,12 +122,8 @@ impl PassphraseSlot {
         let mut file_key = [0; FILE_KEY_LEN];
         file_key.copy_from_slice(&self.wrapped_key[..FILE_KEY_LEN]);
         let tag = Tag::try_from(&self.wrapped_key[FILE_KEY_LEN..]).expect("16-byte tag");
-        let opened = aead.decrypt_inout_detached(
-            &Nonce::default(),
-            &[],
-            (&mut file_key[..]).into(),
-            &tag,
-        );
+        let opened =
+            aead.decrypt_inout_detached(&Nonce::default(), &[], (&mut file_key[..]).into(), &tag);
         let file_key = FileKey::from_bytes(file_key);
         match opened {
             Ok(()) => Ok(Some(file_key)),
@@ -162,7 +158,11 @@ impl PassphraseSlot {
             wrapped_key: [0; WRAPPED_KEY_LEN],
         };
         let mut at = 12;
-        for field in [&mut slot.salt[..], &mut slot.check[..], &mut slot.wrapped_key[..]] {
+        for field in [
+            &mut slot.salt[..],
+            &mut slot.check[..],
+            &mut slot.wrapped_key[..],
+        ] {
             field.copy_from_slice(&body[at..at + field.len()]);
             at += field.len();
         }
@@ -310,7 +310,10 @@ impl Header {
     pub fn verify_mac(&self, file_key: &FileKey) -> Result<()> {
         let (body, tag) = self.raw.split_at(self.raw.len() - MAC_LEN);
         let tag: &[u8; MAC_LEN] = tag.try_into().expect("MAC_LEN bytes");
-        if file_key.header_mac_key(&self.header_nonce).verify(body, tag) {
+        if file_key
+            .header_mac_key(&self.header_nonce)
+            .verify(body, tag)
+        {
             Ok(())
         } else {
             Err(Error::HeaderAuthentication)
@@ -331,7 +334,9 @@ fn parse_slots(mut bytes: &[u8], count: usize) -> Result<Vec<Slot>> {
         let body_len = usize::from(u16::from_be_bytes([bytes[2], bytes[3]]));
         let body = bytes
             .get(SLOT_PREFIX_LEN..SLOT_PREFIX_LEN + body_len)
-            .ok_or(Error::InvalidHeader("slot body runs past the header length"))?;
+            .ok_or(Error::InvalidHeader(
+                "slot body runs past the header length",
+            ))?;
         slots.push(match slot_type {
             0 => return Err(Error::InvalidHeader("slot type 0 is reserved")),
             SLOT_TYPE_PASSPHRASE => Slot::Passphrase(PassphraseSlot::decode(body)?),
@@ -371,11 +376,16 @@ mod tests {
         let file_key = FileKey::from_bytes([5; 32]);
         let k = key();
         let header = Header::seal(&file_key, [2; 32], &[&k]);
-        assert_eq!(header.len(), FIXED_LEN + SLOT_PREFIX_LEN + PASSPHRASE_BODY_LEN + MAC_LEN);
+        assert_eq!(
+            header.len(),
+            FIXED_LEN + SLOT_PREFIX_LEN + PASSPHRASE_BODY_LEN + MAC_LEN
+        );
         let parsed = Header::read_from(&mut header.as_bytes()).unwrap();
         assert_eq!(parsed, header);
         parsed.verify_mac(&file_key).unwrap();
-        let Slot::Passphrase(slot) = &parsed.slots[0] else { panic!() };
+        let Slot::Passphrase(slot) = &parsed.slots[0] else {
+            panic!()
+        };
         let opened = slot.unwrap(&k, &parsed.header_nonce).unwrap().unwrap();
         assert_eq!(opened.expose(), file_key.expose());
     }
@@ -388,9 +398,12 @@ mod tests {
             for bit in [0x01u8, 0x80] {
                 let mut bytes = header.as_bytes().to_vec();
                 bytes[i] ^= bit;
-                let verdict = Header::read_from(&mut &bytes[..])
-                    .and_then(|h| h.verify_mac(&file_key));
-                assert!(verdict.is_err(), "flip of bit {bit:#x} at byte {i} went unnoticed");
+                let verdict =
+                    Header::read_from(&mut &bytes[..]).and_then(|h| h.verify_mac(&file_key));
+                assert!(
+                    verdict.is_err(),
+                    "flip of bit {bit:#x} at byte {i} went unnoticed"
+                );
             }
         }
     }

@@ -18,11 +18,11 @@ pub const OUTPUT_LEN: usize = 32;
 pub const SALT_LEN: usize = 16;
 
 /// Default memory, chosen by measurement on the 2-core reference machine (SECURITY.md).
-pub const DEFAULT_MEMORY_MIB: u32 = 256;
+pub const DEFAULT_MEMORY_MIB: u32 = 512;
 /// Default passes over memory.
-pub const DEFAULT_PASSES: u32 = 3;
+pub const DEFAULT_PASSES: u32 = 2;
 /// Default lanes (parallelism); lanes run on separate cores.
-pub const DEFAULT_LANES: u32 = 2;
+pub const DEFAULT_LANES: u32 = 4;
 
 /// OWASP floor for Argon2id memory, refused below when encrypting.
 pub const FLOOR_MEMORY_MIB: u32 = 19;
@@ -31,8 +31,7 @@ pub const FLOOR_PASSES: u32 = 2;
 
 /// Default cap on memory a reader agrees to spend; raise with `Limits::max_memory_mib`.
 pub const DEFAULT_MAX_MEMORY_MIB: u32 = 1024;
-/// Absolute memory cap no option can raise (4 TiB would overflow nothing, but no
-/// legitimate file needs more than this).
+/// Absolute memory cap no option can raise: 64 GiB, well past any legitimate file.
 pub const HARD_MAX_MEMORY_MIB: u32 = 64 * 1024;
 /// Cap on passes a reader accepts.
 pub const MAX_PASSES: u32 = 16;
@@ -159,7 +158,21 @@ impl KdfParams {
                 unit: "",
             });
         }
-        self.check_limits(limits)
+        // Over a cap when writing is the caller's request, not a hostile file.
+        self.check_limits(limits).map_err(|err| match err {
+            Error::KdfOverLimit {
+                param,
+                value,
+                limit,
+                unit,
+            } => Error::KdfAboveCap {
+                param,
+                value,
+                limit,
+                unit,
+            },
+            other => other,
+        })
     }
 
     /// Runs Argon2id (version 0x13) over the passphrase and salt, with no secret and no
@@ -174,13 +187,8 @@ impl KdfParams {
         passphrase: &Passphrase,
         salt: &[u8; SALT_LEN],
     ) -> Result<Zeroizing<[u8; OUTPUT_LEN]>> {
-        let params = Params::new(
-            self.memory_kib,
-            self.passes,
-            self.lanes,
-            Some(OUTPUT_LEN),
-        )
-        .map_err(|_| Error::InvalidHeader("Argon2id parameters out of range"))?;
+        let params = Params::new(self.memory_kib, self.passes, self.lanes, Some(OUTPUT_LEN))
+            .map_err(|_| Error::InvalidHeader("Argon2id parameters out of range"))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let mut out = Zeroizing::new([0u8; OUTPUT_LEN]);
         argon
@@ -206,15 +214,39 @@ mod tests {
 
     #[test]
     fn default_parameters_pass_floor_and_limits() {
-        KdfParams::default().check_floor(&Limits::default()).unwrap();
+        KdfParams::default()
+            .check_floor(&Limits::default())
+            .unwrap();
     }
 
     #[test]
     fn floor_names_the_parameter() {
-        let err = KdfParams::new(18, 3, 1).check_floor(&Limits::default()).unwrap_err();
-        assert!(matches!(err, Error::KdfBelowFloor { param: "memory", .. }), "{err}");
-        let err = KdfParams::new(64, 1, 1).check_floor(&Limits::default()).unwrap_err();
-        assert!(matches!(err, Error::KdfBelowFloor { param: "passes", .. }), "{err}");
+        let err = KdfParams::new(18, 3, 1)
+            .check_floor(&Limits::default())
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::KdfBelowFloor {
+                    param: "memory",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = KdfParams::new(64, 1, 1)
+            .check_floor(&Limits::default())
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::KdfBelowFloor {
+                    param: "passes",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -225,10 +257,23 @@ mod tests {
             err.to_string(),
             "Argon2id memory of 2048 MiB exceeds the limit of 1024 MiB"
         );
-        big.check_limits(&Limits { max_memory_mib: 4096 }).unwrap();
-        let err = KdfParams::new(64, 17, 1).check_limits(&Limits::default()).unwrap_err();
-        assert!(matches!(err, Error::KdfOverLimit { param: "passes", .. }));
-        let err = KdfParams::new(64, 2, 17).check_limits(&Limits::default()).unwrap_err();
+        big.check_limits(&Limits {
+            max_memory_mib: 4096,
+        })
+        .unwrap();
+        let err = KdfParams::new(64, 17, 1)
+            .check_limits(&Limits::default())
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::KdfOverLimit {
+                param: "passes",
+                ..
+            }
+        ));
+        let err = KdfParams::new(64, 2, 17)
+            .check_limits(&Limits::default())
+            .unwrap_err();
         assert!(matches!(err, Error::KdfOverLimit { param: "lanes", .. }));
     }
 
@@ -236,8 +281,12 @@ mod tests {
     fn derivation_matches_rfc9106_shape_and_counts() {
         let before = derivation_count();
         let pass = Passphrase::new(b"password".to_vec());
-        let a = KdfParams::new(19, 2, 1).derive(&pass, &[1; SALT_LEN]).unwrap();
-        let b = KdfParams::new(19, 2, 1).derive(&pass, &[2; SALT_LEN]).unwrap();
+        let a = KdfParams::new(19, 2, 1)
+            .derive(&pass, &[1; SALT_LEN])
+            .unwrap();
+        let b = KdfParams::new(19, 2, 1)
+            .derive(&pass, &[2; SALT_LEN])
+            .unwrap();
         assert_ne!(*a, *b, "salt must change the output");
         assert!(derivation_count() >= before + 2);
     }

@@ -281,15 +281,19 @@ mod tests {
         let pass = Passphrase::new(b"hunter2".to_vec());
         let key = FileKey::from_bytes([0x41; 32]);
         let text = format!("{pass:?} {key:?}");
-        assert!(!text.contains("hunter2") && !text.contains("65, 65"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("65, 65"),
+            "{text}"
+        );
         assert!(text.contains("REDACTED"));
     }
 
     #[test]
     fn slot_keys_differ_per_header_nonce() {
         let pass = Passphrase::new(b"pw".to_vec());
-        let key = PassphraseKey::derive(&pass, KdfParams::new(19, 2, 1), [3; 16], &Limits::default())
-            .unwrap();
+        let key =
+            PassphraseKey::derive(&pass, KdfParams::new(19, 2, 1), [3; 16], &Limits::default())
+                .unwrap();
         let a = key.slot_keys(&[1; HEADER_NONCE_LEN]);
         let b = key.slot_keys(&[2; HEADER_NONCE_LEN]);
         assert_ne!(a.wrap_key, b.wrap_key);

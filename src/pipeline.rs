@@ -143,7 +143,8 @@ impl Batch {
                 for j in 0..full {
                     let start = j * ENCRYPTED_CHUNK_SIZE;
                     let index = first + j as u64;
-                    let opened = cipher.open(index, &mut self.buf[start..start + ENCRYPTED_CHUNK_SIZE]);
+                    let opened =
+                        cipher.open(index, &mut self.buf[start..start + ENCRYPTED_CHUNK_SIZE]);
                     if let Err(err) = opened {
                         self.wipe_through(j);
                         return Err(match err {
@@ -158,8 +159,8 @@ impl Batch {
                 }
                 if self.is_last {
                     let start = full * ENCRYPTED_CHUNK_SIZE;
-                    let opened =
-                        cipher.open_final(first + full as u64, &mut self.buf[start..self.input_len]);
+                    let opened = cipher
+                        .open_final(first + full as u64, &mut self.buf[start..self.input_len]);
                     if let Err(err) = opened {
                         self.wipe_through(full);
                         return Err(err);
@@ -199,7 +200,9 @@ impl Batch {
                 if self.is_last {
                     let start = full * ENCRYPTED_CHUNK_SIZE;
                     let len = self.input_len - start - TAG_LEN;
-                    slices.push(IoSlice::new(&self.buf[start..start + len]));
+                    if len > 0 {
+                        slices.push(IoSlice::new(&self.buf[start..start + len]));
+                    }
                 }
                 write_all_vectored(output, &mut slices)
             }
@@ -326,7 +329,11 @@ fn run<R: Read + Send, W: Write + ?Sized>(
         }
         drop(done_tx);
         let stop_ref = &stop;
-        scope.spawn(move || reader(input, first, direction, &free_rx, &work_tx, options, stop_ref));
+        scope.spawn(move || {
+            reader(
+                input, first, direction, &free_rx, &work_tx, options, stop_ref,
+            )
+        });
         let result = writer(output, direction, &done_rx, &free_tx, options);
         if result.is_err() {
             stop.store(true, Ordering::Relaxed);

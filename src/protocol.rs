@@ -97,8 +97,11 @@ impl Encryptor {
 pub struct KeyCache {
     passphrase: Passphrase,
     limits: Limits,
-    keys: Mutex<HashMap<(KdfParams, [u8; SALT_LEN]), Arc<PassphraseKey>>>,
+    keys: Mutex<HashMap<SlotKdfInput, Arc<PassphraseKey>>>,
 }
+
+/// What a passphrase key depends on besides the passphrase.
+type SlotKdfInput = (KdfParams, [u8; SALT_LEN]);
 
 impl std::fmt::Debug for KeyCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -132,7 +135,10 @@ impl KeyCache {
     /// [`Error::KdfOverLimit`] (before any work) and Argon2 errors.
     pub fn key_for(&self, params: KdfParams, salt: [u8; SALT_LEN]) -> Result<Arc<PassphraseKey>> {
         params.check_limits(&self.limits)?;
-        let mut keys = self.keys.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         if let Some(key) = keys.get(&(params, salt)) {
             return Ok(Arc::clone(key));
         }
@@ -148,7 +154,10 @@ impl KeyCache {
 
     /// Adds a key derived elsewhere (an encrypt run verifying what it wrote).
     pub fn insert(&self, key: Arc<PassphraseKey>) {
-        let mut keys = self.keys.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         keys.insert((key.params(), *key.salt()), key);
     }
 }

@@ -1,0 +1,252 @@
+//! The command line, as clap sees it: "low-level" arguments that mirror the flags.
+//! Help text, completions and the man page all come from these definitions.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit codes, shown after `--help` of every command and in the man page.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    I/O or other error (including an existing output without -f)
+  2    usage error (bad flags, KDF parameters below the floor, range out of bounds)
+  3    no key slot opens with the passphrase (wrong passphrase)
+  4    the file fails authentication (tampered, corrupted, truncated, trailing data)
+  5    not a coffer file, unsupported version, malformed header, or KDF parameters
+       over the safety limits (see --max-kdf-memory)
+  130  interrupted (SIGINT/SIGTERM); no partial output is left behind
+With several files, coffer goes on past a failed file and exits with the highest code.";
+
+/// Client-side file encryption for backups: chunked AES-256-GCM, Argon2id passphrases,
+/// every core.
+#[derive(Debug, Parser)]
+#[command(name = "coffer", version, after_help = EXIT_CODES, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Encrypt files (FILE -> FILE.coffer), or stdin to stdout.
+    #[command(after_help = EXIT_CODES)]
+    Encrypt(EncryptArgs),
+    /// Decrypt files (X.coffer -> X), or stdin to stdout.
+    #[command(after_help = EXIT_CODES)]
+    Decrypt(DecryptArgs),
+    /// Authenticate files completely without writing anything.
+    #[command(after_help = EXIT_CODES)]
+    Verify(VerifyArgs),
+    /// Show the header of coffer files (needs no passphrase).
+    #[command(after_help = EXIT_CODES)]
+    Inspect(InspectArgs),
+    /// Print a shell completion script to stdout.
+    Completions {
+        /// The shell to generate completions for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    Man,
+}
+
+/// Where the passphrase comes from; without any, coffer prompts on the terminal.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct PassphraseArgs {
+    /// Read the passphrase from the first line of PATH (a trailing "\n" or "\r\n" is
+    /// stripped).
+    #[arg(long, value_name = "PATH")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Read the passphrase from file descriptor N (to EOF; first line).
+    #[arg(long, value_name = "N")]
+    pub passphrase_fd: Option<u32>,
+    /// Read the passphrase from the environment variable VAR.
+    #[arg(long, value_name = "VAR")]
+    pub passphrase_env: Option<OsString>,
+}
+
+/// Options shared by every command that processes files with a passphrase.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// No progress bar and no notes (errors are still printed).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Worker threads (0 = one per core).
+    #[arg(short = 'T', long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// FILE arguments may be directories: process every regular file below them.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// With -r, follow symbolic links (they are skipped by default).
+    #[arg(long)]
+    pub follow_symlinks: bool,
+    /// Accept Argon2id memory up to MIB when reading a file.
+    #[arg(long, value_name = "MIB", default_value_t = coffer::kdf::DEFAULT_MAX_MEMORY_MIB,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_kdf_memory: u32,
+    /// Write one JSON object per file, then a summary line, to stdout (to stderr when the
+    /// data goes to stdout).
+    #[arg(long)]
+    pub json: bool,
+    /// Write the JSON lines to FILE instead (implies --json).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+}
+
+/// Options of the commands that write outputs.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// Output path (single input only; "-" for stdout).
+    #[arg(short, long, value_name = "PATH", conflicts_with_all = ["stdout", "output_dir"])]
+    pub output: Option<PathBuf>,
+    /// Write to stdout.
+    #[arg(short = 'c', long, conflicts_with = "output_dir")]
+    pub stdout: bool,
+    /// Overwrite existing outputs.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Mirror outputs into DIR with the same relative paths (created with mode 0700).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Remove each input once its output is fully written (and, on encrypt, read back
+    /// and verified).
+    #[arg(long, conflicts_with = "stdout")]
+    pub delete_source: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// Files to encrypt; none or "-" means stdin to stdout.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub write: WriteArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    /// Argon2id memory in MiB (at least 19).
+    #[arg(long, value_name = "MIB", default_value_t = coffer::kdf::DEFAULT_MEMORY_MIB)]
+    pub kdf_memory: u32,
+    /// Argon2id passes (at least 2).
+    #[arg(long, value_name = "N", default_value_t = coffer::kdf::DEFAULT_PASSES)]
+    pub kdf_passes: u32,
+    /// Argon2id lanes.
+    #[arg(long, value_name = "N", default_value_t = coffer::kdf::DEFAULT_LANES)]
+    pub kdf_lanes: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// Files to decrypt (X.coffer -> X); none or "-" means stdin to stdout.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub write: WriteArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    /// Decrypt only plaintext bytes START..START+LEN ("START:LEN", or "START:" to the
+    /// end) of one seekable file, reading only the chunks that cover them.
+    #[arg(long, value_name = "START:LEN", value_parser = parse_range,
+          conflicts_with_all = ["recursive", "output_dir", "delete_source"])]
+    pub range: Option<RangeSpec>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Files to authenticate ("-" for stdin).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// coffer files to inspect.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// One JSON object per file.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the ciphertext byte ranges a reader must fetch for plaintext START:LEN.
+    #[arg(long, value_name = "START:LEN", value_parser = parse_range)]
+    pub ciphertext_range: Option<RangeSpec>,
+}
+
+/// A plaintext range: `len` is `None` for "to the end".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeSpec {
+    pub start: u64,
+    pub len: Option<u64>,
+}
+
+impl RangeSpec {
+    /// The `(start, len)` this range selects in a plaintext of `size` bytes.
+    ///
+    /// # Errors
+    /// [`coffer::Error::RangeOutOfBounds`] when any byte is past the end.
+    pub fn resolve(&self, size: u64) -> Result<(u64, u64), coffer::Error> {
+        let len = self.len.unwrap_or(size.saturating_sub(self.start));
+        match self.start.checked_add(len) {
+            Some(end) if self.start <= size && end <= size => Ok((self.start, len)),
+            _ => Err(coffer::Error::RangeOutOfBounds {
+                start: self.start,
+                len,
+                size,
+            }),
+        }
+    }
+}
+
+fn parse_range(text: &str) -> Result<RangeSpec, String> {
+    let (start, len) = text
+        .split_once(':')
+        .ok_or_else(|| "expected START:LEN or START: (decimal byte offsets)".to_string())?;
+    let number = |s: &str, what: &str| {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("{what} must be a decimal number, not {s:?}"));
+        }
+        s.parse::<u64>().map_err(|e| format!("{what}: {e}"))
+    };
+    let start = number(start, "START")?;
+    let len = if len.is_empty() {
+        None
+    } else {
+        Some(number(len, "LEN")?)
+    };
+    if let Some(len) = len {
+        if start.checked_add(len).is_none() {
+            return Err("START + LEN overflows".to_string());
+        }
+    }
+    Ok(RangeSpec { start, len })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ranges_parse_and_resolve() {
+        let r = parse_range("10:5").unwrap();
+        assert_eq!(r.resolve(15).unwrap(), (10, 5));
+        assert!(r.resolve(14).is_err());
+        let open = parse_range("3:").unwrap();
+        assert_eq!(open.resolve(10).unwrap(), (3, 7));
+        assert!(parse_range("11:").unwrap().resolve(10).is_err());
+        assert_eq!(parse_range("10:").unwrap().resolve(10).unwrap(), (10, 0));
+        assert!(parse_range("x:1").is_err());
+        assert!(parse_range("1").is_err());
+        assert!(parse_range("-1:2").is_err());
+        assert!(parse_range("18446744073709551615:1").is_err());
+    }
+}

@@ -1,0 +1,204 @@
+//! Errors as the user sees them, and the one place where failure classes become exit
+//! codes.
+
+use std::fmt;
+use std::io;
+
+/// Failure classes of the command line. Ordered so that `max` picks the exit code a run
+/// of several files ends with (the highest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// I/O and everything else: exit 1.
+    Io,
+    /// Bad request: exit 2.
+    Usage,
+    /// No slot opens with the passphrase: exit 3.
+    WrongPassphrase,
+    /// The file fails authentication: exit 4.
+    Authentication,
+    /// Not a coffer file, unsupported, malformed, over the limits: exit 5.
+    Format,
+    /// SIGINT/SIGTERM: exit 130.
+    Interrupted,
+}
+
+/// Exit status of a successful run.
+pub const SUCCESS: i32 = 0;
+
+impl Kind {
+    /// The exit code: decided here and nowhere else.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Kind::Io => 1,
+            Kind::Usage => 2,
+            Kind::WrongPassphrase => 3,
+            Kind::Authentication => 4,
+            Kind::Format => 5,
+            Kind::Interrupted => 130,
+        }
+    }
+
+    /// The `error_kind` of JSON reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Io => "io",
+            Kind::Usage => "usage",
+            Kind::WrongPassphrase => "wrong_passphrase",
+            Kind::Authentication => "authentication",
+            Kind::Format => "format",
+            Kind::Interrupted => "interrupted",
+        }
+    }
+
+    fn from_lib(kind: coffer::ErrorKind) -> Kind {
+        match kind {
+            coffer::ErrorKind::WrongPassphrase => Kind::WrongPassphrase,
+            coffer::ErrorKind::Authentication => Kind::Authentication,
+            coffer::ErrorKind::Format => Kind::Format,
+            coffer::ErrorKind::Usage => Kind::Usage,
+            coffer::ErrorKind::Interrupted => Kind::Interrupted,
+            _ => Kind::Io,
+        }
+    }
+}
+
+/// An error with the context it happened in and hints for the user. Never holds a secret:
+/// messages come from the library (which never prints secrets) or from this crate.
+#[derive(Debug, Clone)]
+pub struct CliError {
+    pub kind: Kind,
+    context: Option<String>,
+    message: String,
+    hints: Vec<String>,
+}
+
+impl CliError {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        CliError {
+            kind,
+            context: None,
+            message: message.into(),
+            hints: Vec::new(),
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Kind::Usage, message)
+    }
+
+    pub fn io(message: impl Into<String>) -> Self {
+        Self::new(Kind::Io, message)
+    }
+
+    /// An I/O error during `doing` (e.g. "writing out.coffer").
+    pub fn io_while(doing: impl fmt::Display, err: &io::Error) -> Self {
+        Self::io(format!("{doing}: {err}"))
+    }
+
+    /// A library error, classified by its kind, with the hints that help for it.
+    pub fn lib(err: coffer::Error) -> Self {
+        let hint = match &err {
+            coffer::Error::KdfOverLimit {
+                param: "memory", ..
+            } => {
+                Some("if you trust this file, raise the cap with --max-kdf-memory MIB".to_string())
+            }
+            coffer::Error::NoSlotOpened {
+                unsupported_slots: n @ 1..,
+            } => Some(format!(
+                "the file also has {n} slot(s) of a type this version of coffer cannot open"
+            )),
+            coffer::Error::NotCoffer => {
+                Some("is this file encrypted? `coffer inspect FILE` shows its header".to_string())
+            }
+            _ => None,
+        };
+        let mut out = Self::new(Kind::from_lib(err.kind()), err.to_string());
+        out.hints.extend(hint);
+        out
+    }
+
+    /// Prefixes the context (usually the input path) unless one is set already.
+    pub fn context(mut self, context: impl Into<String>) -> Self {
+        if self.context.is_none() {
+            self.context = Some(context.into());
+        }
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The lines printed on stderr: `coffer: error: <context>: <message>` and hints.
+    pub fn render(&self) -> String {
+        let mut text = String::from("coffer: error: ");
+        if let Some(context) = &self.context {
+            text.push_str(context);
+            text.push_str(": ");
+        }
+        text.push_str(&self.message);
+        for hint in &self.hints {
+            text.push_str("\nhint: ");
+            text.push_str(hint);
+        }
+        text
+    }
+}
+
+impl From<coffer::Error> for CliError {
+    fn from(err: coffer::Error) -> Self {
+        CliError::lib(err)
+    }
+}
+
+/// The exit code of a run that saw these codes: the highest one.
+pub fn combine(a: i32, b: i32) -> i32 {
+    a.max(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_kinds_map_to_documented_codes() {
+        let code = |e: coffer::Error| CliError::lib(e).kind.exit_code();
+        assert_eq!(
+            code(coffer::Error::NoSlotOpened {
+                unsupported_slots: 0
+            }),
+            3
+        );
+        assert_eq!(code(coffer::Error::ChunkAuthentication { index: 3 }), 4);
+        assert_eq!(code(coffer::Error::TrailingData { bytes: 1 }), 4);
+        assert_eq!(code(coffer::Error::NotCoffer), 5);
+        assert_eq!(code(coffer::Error::UnsupportedVersion(9)), 5);
+        assert_eq!(
+            code(coffer::Error::RangeOutOfBounds {
+                start: 1,
+                len: 1,
+                size: 0
+            }),
+            2
+        );
+        assert_eq!(code(coffer::Error::Interrupted), 130);
+        assert_eq!(code(coffer::Error::Io(io::Error::other("x"))), 1);
+    }
+
+    #[test]
+    fn rendering_has_context_and_hints() {
+        let e = CliError::io("already exists")
+            .context("a.coffer")
+            .hint("use -f");
+        assert_eq!(
+            e.render(),
+            "coffer: error: a.coffer: already exists\nhint: use -f"
+        );
+    }
+}

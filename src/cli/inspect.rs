@@ -1,0 +1,252 @@
+//! `coffer inspect`: what a header says, and which ciphertext bytes a range needs. No
+//! passphrase, no decryption; the MAC cannot be checked without the key, so everything
+//! shown is unauthenticated.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use coffer::format::{Slot, VERSION};
+use coffer::stream::{plaintext_len, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PREFIX_LEN};
+use coffer::Header;
+use serde_json::{json, Map, Value};
+
+use super::args::{InspectArgs, RangeSpec};
+use super::error::{combine, CliError, SUCCESS};
+use super::report::put_path;
+
+pub fn inspect(args: &InspectArgs) -> i32 {
+    let mut code = SUCCESS;
+    let stdout = std::io::stdout();
+    for path in &args.files {
+        let result = inspect_one(path, args.ciphertext_range);
+        let mut out = stdout.lock();
+        match result {
+            Ok(report) => {
+                let text = if args.json {
+                    report.json.to_string()
+                } else {
+                    report.text
+                };
+                if let Err(e) = writeln!(out, "{text}") {
+                    return combine(
+                        code,
+                        CliError::io_while("writing stdout", &e).kind.exit_code(),
+                    );
+                }
+            }
+            Err(err) => {
+                let err = err.context(path.display().to_string());
+                eprintln!("{}", err.render());
+                code = combine(code, err.kind.exit_code());
+                if args.json {
+                    let mut map = Map::new();
+                    put_path(&mut map, Some(path));
+                    map.insert("error_kind".into(), Value::from(err.kind.name()));
+                    map.insert("error".into(), Value::from(err.message()));
+                    map.insert("exit_code".into(), Value::from(err.kind.exit_code()));
+                    let _ = writeln!(out, "{}", Value::Object(map));
+                }
+            }
+        }
+    }
+    code
+}
+
+struct Report {
+    json: Value,
+    text: String,
+}
+
+/// The facts of one file's layout.
+struct Layout {
+    header: Header,
+    file_len: u64,
+    /// Where chunk 0 starts: header length + the 56-byte payload prefix.
+    chunks_offset: u64,
+    plaintext: Result<u64, coffer::Error>,
+}
+
+fn layout(path: &Path) -> Result<Layout, CliError> {
+    if path == Path::new("-") {
+        return Err(CliError::usage("inspect needs a file, not stdin"));
+    }
+    let mut file = File::open(path).map_err(|e| CliError::io(e.to_string()))?;
+    let file_len = file
+        .metadata()
+        .map_err(|e| CliError::io(e.to_string()))?
+        .len();
+    let header = Header::read_from(&mut file)?;
+    let chunks_offset = (header.len() + PREFIX_LEN) as u64;
+    let plaintext = match file_len.checked_sub(chunks_offset) {
+        Some(chunks) => plaintext_len(chunks),
+        None => Err(coffer::Error::Truncated { at_chunk: None }),
+    };
+    Ok(Layout {
+        header,
+        file_len,
+        chunks_offset,
+        plaintext,
+    })
+}
+
+fn inspect_one(path: &Path, range: Option<RangeSpec>) -> Result<Report, CliError> {
+    let layout = layout(path)?;
+    match range {
+        Some(range) => ranges(path, &layout, range),
+        None => Ok(describe(path, &layout)),
+    }
+}
+
+fn describe(path: &Path, layout: &Layout) -> Report {
+    let plaintext = layout.plaintext.as_ref().ok().copied();
+    let mut slots_json = Vec::new();
+    let mut text = format!(
+        "{}\n  format version:  {VERSION}\n  header:          {} bytes\n",
+        path.display(),
+        layout.header.len()
+    );
+    for (i, slot) in layout.header.slots.iter().enumerate() {
+        match slot {
+            Slot::Passphrase(slot) => {
+                let p = slot.params;
+                slots_json.push(json!({
+                    "type": "passphrase",
+                    "kdf": "argon2id",
+                    "memory_mib": p.memory_mib(),
+                    "memory_kib": p.memory_kib,
+                    "passes": p.passes,
+                    "lanes": p.lanes,
+                }));
+                text += &format!(
+                    "  slot {i}:          passphrase (argon2id, {} MiB, {} passes, {} lanes)\n",
+                    p.memory_mib(),
+                    p.passes,
+                    p.lanes
+                );
+            }
+            Slot::Unknown { slot_type, body } => {
+                slots_json.push(json!({
+                    "type": "unknown",
+                    "slot_type": slot_type,
+                    "body_len": body.len(),
+                }));
+                text += &format!(
+                    "  slot {i}:          unknown type {slot_type} ({} bytes)\n",
+                    body.len()
+                );
+            }
+            other => {
+                slots_json.push(json!({ "type": other.type_name() }));
+                text += &format!("  slot {i}:          {}\n", other.type_name());
+            }
+        }
+    }
+    text += &format!(
+        "  chunk size:      {CHUNK_SIZE}\n  ciphertext:      {} bytes\n",
+        layout.file_len
+    );
+    match plaintext {
+        Some(n) => text += &format!("  plaintext:       {n} bytes\n  length:          consistent"),
+        None => text +=
+            "  plaintext:       unknown\n  length:          INCONSISTENT (truncated or extended)",
+    }
+    let mut map = Map::new();
+    put_path(&mut map, Some(path));
+    let rest = json!({
+        "version": VERSION,
+        "header_len": layout.header.len(),
+        "slots": slots_json,
+        "chunk_size": CHUNK_SIZE,
+        "ciphertext_len": layout.file_len,
+        "plaintext_len": plaintext,
+        "length_consistent": plaintext.is_some(),
+    });
+    if let Value::Object(rest) = rest {
+        map.extend(rest);
+    }
+    Report {
+        json: Value::Object(map),
+        text,
+    }
+}
+
+fn ranges(path: &Path, layout: &Layout, range: RangeSpec) -> Result<Report, CliError> {
+    let plaintext = match &layout.plaintext {
+        Ok(n) => *n,
+        Err(_) => {
+            return Err(CliError::lib(coffer::Error::Truncated { at_chunk: None })
+                .hint("the file length does not fit the format; ranges cannot be computed"))
+        }
+    };
+    let (start, len) = range.resolve(plaintext)?;
+    let base = layout.chunks_offset;
+    let stride = ENCRYPTED_CHUNK_SIZE as u64;
+    let chunk = CHUNK_SIZE as u64;
+    let mut list = vec![FetchRange {
+        what: "header",
+        start: 0,
+        end: base,
+        chunks: None,
+    }];
+    if len > 0 {
+        let first = start / chunk;
+        let last = (start + len - 1) / chunk;
+        list.push(FetchRange {
+            what: "chunks",
+            start: base + first * stride,
+            end: (base + (last + 1) * stride).min(layout.file_len),
+            chunks: Some((first, last)),
+        });
+    }
+    let n = plaintext / chunk;
+    list.push(FetchRange {
+        what: "final",
+        start: base + n * stride,
+        end: layout.file_len,
+        chunks: Some((n, n)),
+    });
+
+    let mut text = format!(
+        "{}: plaintext bytes [{start}, {}) need ciphertext bytes (end exclusive):",
+        path.display(),
+        start + len
+    );
+    let mut json_ranges = Vec::new();
+    for range in list {
+        let FetchRange {
+            what,
+            start: from,
+            end: to,
+            chunks,
+        } = range;
+        let label = match chunks {
+            Some((f, l)) if f == l => format!(" (chunk {f})"),
+            Some((f, l)) => format!(" (chunks {f} to {l})"),
+            None => " (header and payload prefix)".to_string(),
+        };
+        text += &format!("\n  {what:<7} [{from}, {to}) {} bytes{label}", to - from);
+        let mut entry = json!({ "what": what, "start": from, "end": to });
+        if let (Some((f, l)), Value::Object(map)) = (chunks, &mut entry) {
+            map.insert("first_chunk".into(), Value::from(f));
+            map.insert("last_chunk".into(), Value::from(l));
+        }
+        json_ranges.push(entry);
+    }
+    let mut map = Map::new();
+    put_path(&mut map, Some(path));
+    map.insert("ranges".into(), Value::from(json_ranges));
+    Ok(Report {
+        json: Value::Object(map),
+        text,
+    })
+}
+
+/// One ciphertext byte range a remote reader must fetch (end exclusive).
+struct FetchRange {
+    what: &'static str,
+    start: u64,
+    end: u64,
+    /// First and last chunk covered, for chunk ranges.
+    chunks: Option<(u64, u64)>,
+}

@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""Cross-checks coffer's test vectors against independent implementations.
+
+Written from the specifications (C2SP chunked-encryption, docs/FORMAT.md), not from
+coffer's Rust code:
+
+* the payload (C2SP chunked-encryption, Cobblestone-256): HKDF-Expand-SHA-512 and
+  AES-256-GCM from Python's `cryptography` package, chunk by chunk;
+* the same payload through `cryptography.cobblestone.Cobblestone256Decryptor`, a second,
+  unrelated implementation of exactly this construction (cryptography >= 50);
+* the header: HMAC-SHA-256 under HKDF-SHA-256, and the passphrase slot (Argon2id via
+  argon2-cffi, HKDF-SHA-256, AES-256-GCM key wrap);
+* the reference payload implementation itself against the C2SP Wycheproof vectors
+  (tests/vectors/wycheproof/), so that a bug shared by coffer and this script would
+  still be caught.
+
+Run:  python3 -m venv .venv && .venv/bin/pip install -r tests/requirements.txt \
+      && .venv/bin/python tests/cross_check.py
+The last line is "N passed, M failed"; the exit status is non-zero on any failure.
+"""
+
+import hashlib
+import hmac as py_hmac
+import json
+import sys
+import zlib
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
+from cryptography.exceptions import InvalidTag
+
+VECTORS = Path(__file__).resolve().parent / "vectors"
+
+# C2SP chunked-encryption, instantiated as Cobblestone-256.
+INFO_PREFIX = b"c2sp.org/chunked-encryption@v1+"
+AEAD_NAME = b"AEAD_AES_256_GCM"
+CHUNK = 16384
+TAG = 16
+ENC_CHUNK = CHUNK + TAG
+PREFIX = 24 + 32
+MAX_CHUNKS = 1 << 38
+# coffer v1 (FORMAT.md).
+COFFER_CONTEXT = b"coffer.v1 payload"
+MAGIC = b"\x89coffer\n"
+LABEL_SLOT = b"coffer.v1 passphrase slot"
+LABEL_MAC = b"coffer.v1 header mac"
+CAP_MEMORY_KIB = 1024 * 1024  # default reader cap: 1024 MiB
+CAP_PASSES = 16
+CAP_LANES = 16
+
+passed = 0
+failed = 0
+
+
+def check(ok, what):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL: {what}")
+
+
+# ---------------------------------------------------------------- payload (C2SP text)
+
+class PayloadError(Exception):
+    def __init__(self, kind, chunk=None):
+        super().__init__(kind if chunk is None else f"{kind} (chunk {chunk})")
+        self.kind = kind
+        self.chunk = chunk
+
+
+def derive(input_key, salt, context):
+    """key || base nonce || commitment = HKDF-Expand(prk = input key,
+    info = "c2sp.org/chunked-encryption@v1+" || aead || 0x00 || salt || context)."""
+    if len(input_key) != 32:
+        raise PayloadError("invalid_key_size")
+    info = INFO_PREFIX + AEAD_NAME + b"\x00" + salt + context
+    okm = HKDFExpand(algorithm=hashes.SHA512(), length=32 + 12 + 32, info=info).derive(input_key)
+    return okm[:32], okm[32:44], okm[44:]
+
+
+def chunk_nonce(base_nonce, counter):
+    """The base nonce XOR the counter as a big-endian integer as wide as the nonce."""
+    if counter >= MAX_CHUNKS:
+        raise PayloadError("message_too_long")
+    n = int.from_bytes(base_nonce, "big") ^ counter
+    return n.to_bytes(len(base_nonce), "big")
+
+
+def decrypt_payload(input_key, payload, context, released):
+    """Streaming decryption: appends each chunk's plaintext to `released` as soon as it
+    authenticates, raises PayloadError on the first failure."""
+    if len(payload) < PREFIX:
+        raise PayloadError("truncated")
+    salt, commitment = payload[:24], payload[24:PREFIX]
+    key, base_nonce, expected = derive(input_key, salt, context)
+    if not py_hmac.compare_digest(expected, commitment):
+        raise PayloadError("commitment_mismatch")
+    aead = AESGCM(key)
+    pos, counter = PREFIX, 0
+    while True:
+        rest = len(payload) - pos
+        if rest >= ENC_CHUNK:
+            # A full chunk: never the final one.
+            try:
+                released += aead.decrypt(chunk_nonce(base_nonce, counter), payload[pos:pos + ENC_CHUNK], b"")
+            except InvalidTag:
+                raise PayloadError("chunk_authentication", counter) from None
+            pos += ENC_CHUNK
+            counter += 1
+            continue
+        # The final chunk: between TAG and ENC_CHUNK - 1 bytes; 0 bytes means the
+        # message ended after a full chunk, i.e. it is truncated.
+        if rest < TAG:
+            raise PayloadError("truncated", counter if rest == 0 else None)
+        try:
+            released += aead.decrypt(chunk_nonce(base_nonce, counter), payload[pos:], b"")
+        except InvalidTag:
+            raise PayloadError("chunk_authentication", counter) from None
+        return
+
+
+def encrypt_payload(input_key, salt, context, plaintext):
+    key, base_nonce, commitment = derive(input_key, salt, context)
+    aead = AESGCM(key)
+    out = bytearray(salt + commitment)
+    counter = 0
+    pos = 0
+    while True:
+        piece = plaintext[pos:pos + CHUNK]
+        out += aead.encrypt(chunk_nonce(base_nonce, counter), piece, b"")
+        counter += 1
+        pos += CHUNK
+        if len(piece) < CHUNK:
+            return bytes(out)
+
+
+def cobblestone_decrypt(input_key, payload, context, step=5000):
+    """cryptography's Cobblestone256Decryptor, fed in pieces: (released, error)."""
+    from cryptography.cobblestone import Cobblestone256Decryptor
+
+    released = bytearray()
+    try:
+        dec = Cobblestone256Decryptor(input_key, context=context)
+        for i in range(0, len(payload), step):
+            released += dec.update(payload[i:i + step])
+        released += dec.finalize()
+    except Exception as e:  # noqa: BLE001 - any refusal counts
+        return bytes(released), e
+    return bytes(released), None
+
+
+def have_cobblestone():
+    try:
+        from cryptography.cobblestone import Cobblestone256Decryptor  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+# ---------------------------------------------------------------- header (FORMAT.md)
+
+def header_mac_ok(header, file_key):
+    nonce = header[16:48]
+    mac_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=nonce, info=LABEL_MAC).derive(file_key)
+    tag = py_hmac.new(mac_key, header[:-32], hashlib.sha256).digest()
+    return py_hmac.compare_digest(tag, header[-32:])
+
+
+def parse_slots(header):
+    """The passphrase slots of a well-formed header (minimal; coffer's parser is the
+    strict one)."""
+    assert header[:8] == MAGIC and header[8] == 1
+    count = header[12]
+    pos, slots = 48, []
+    for _ in range(count):
+        slot_type, body_len = header[pos], int.from_bytes(header[pos + 2:pos + 4], "big")
+        body = header[pos + 4:pos + 4 + body_len]
+        if slot_type == 1:
+            slots.append({
+                "memory_kib": int.from_bytes(body[0:4], "big"),
+                "passes": int.from_bytes(body[4:8], "big"),
+                "lanes": int.from_bytes(body[8:12], "big"),
+                "salt": body[12:28],
+                "check": body[28:60],
+                "wrapped": body[60:108],
+            })
+        pos += 4 + body_len
+    assert pos == len(header) - 32
+    return slots
+
+
+def open_slot(slot, passphrase, header_nonce):
+    """The file key, or None if the check value does not match; raises on a bad wrap."""
+    from argon2.low_level import Type, hash_secret_raw
+
+    pkey = hash_secret_raw(secret=passphrase, salt=slot["salt"], time_cost=slot["passes"],
+                           memory_cost=slot["memory_kib"], parallelism=slot["lanes"],
+                           hash_len=32, type=Type.ID, version=19)
+    okm = HKDF(algorithm=hashes.SHA256(), length=64, salt=header_nonce, info=LABEL_SLOT).derive(pkey)
+    wrap_key, check_value = okm[:32], okm[32:]
+    if not py_hmac.compare_digest(check_value, slot["check"]):
+        return None
+    return AESGCM(wrap_key).decrypt(b"\x00" * 12, slot["wrapped"], b"")
+
+
+def within_caps(slot):
+    return (slot["memory_kib"] <= CAP_MEMORY_KIB and slot["passes"] <= CAP_PASSES
+            and slot["lanes"] <= CAP_LANES)
+
+
+# ---------------------------------------------------------------- coffer vectors
+
+def sha256(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def check_coffer_vectors():
+    index = json.loads((VECTORS / "vectors.json").read_text())
+    vectors = index["vectors"]
+    by_name = {v["name"]: v for v in vectors}
+    plaintexts = {}
+    cobble = have_cobblestone()
+    check(cobble, "cryptography.cobblestone.Cobblestone256Decryptor is available (cryptography >= 50)")
+
+    for v in vectors:
+        if v["outcome"] != "ok":
+            continue
+        name = v["name"]
+        data = (VECTORS / v["file"]).read_bytes()
+        key = bytes.fromhex(v["file_key"])
+        hl = v["header_len"]
+        header, payload = data[:hl], data[hl:]
+        check(sha256(data) == v["file_sha256"], f"{name}: file hash")
+        check(header_mac_ok(header, key), f"{name}: header MAC")
+        slots = parse_slots(header)
+        passes = v.get("slot_passphrases", [v["passphrase"]])
+        for i, (slot, pw) in enumerate(zip(slots, passes)):
+            check(open_slot(slot, pw.encode(), header[16:48]) == key,
+                  f"{name}: slot {i} unwraps the recorded file key")
+        # Payload: independent reference implementation.
+        out = bytearray()
+        try:
+            decrypt_payload(key, payload, COFFER_CONTEXT, out)
+            err = None
+        except PayloadError as e:
+            err = e
+        check(err is None and len(out) == v["plaintext_len"] and sha256(out) == v["plaintext_sha256"],
+              f"{name}: reference decryption ({err})")
+        plaintexts[name] = bytes(out)
+        # Produce: the reference implementation re-encrypts to the same payload bytes.
+        check(encrypt_payload(key, payload[:24], COFFER_CONTEXT, bytes(out)) == payload,
+              f"{name}: reference encryption reproduces the payload")
+        # The final chunk is short, and its length follows from the plaintext length.
+        n = v["plaintext_len"]
+        check(len(payload) == PREFIX + (n // CHUNK) * ENC_CHUNK + n % CHUNK + TAG,
+              f"{name}: payload length follows the chunking rule")
+        if cobble:
+            got, e = cobblestone_decrypt(key, payload, COFFER_CONTEXT)
+            check(e is None and sha256(got) == v["plaintext_sha256"],
+                  f"{name}: Cobblestone256Decryptor agrees ({e!r})")
+            # And a different context must be refused (the context is bound).
+            got, e = cobblestone_decrypt(key, payload, b"coffer.v2 payload")
+            check(e is not None and got == b"", f"{name}: Cobblestone256Decryptor refuses another context")
+
+    for v in vectors:
+        if v["outcome"] == "ok":
+            continue
+        name = v["name"]
+        data = (VECTORS / v["file"]).read_bytes()
+        key = bytes.fromhex(v["file_key"])
+        hl = v["header_len"]
+        check(sha256(data) == v["file_sha256"], f"{name}: file hash")
+        source = plaintexts[v["source"]]
+        allowed = source[:v["released_len"]]
+        check(sha256(allowed) == v["released_sha256"], f"{name}: released_sha256 is a prefix of the source")
+
+        if v["layer"] == "payload" and len(data) >= hl:
+            payload = data[hl:]
+            out = bytearray()
+            try:
+                decrypt_payload(key, payload, COFFER_CONTEXT, out)
+                err = None
+            except PayloadError as e:
+                err = e
+            check(err is not None, f"{name}: reference decryption refuses the payload")
+            if err is not None:
+                check(bytes(out) == allowed,
+                      f"{name}: reference released {len(out)} bytes, expected {len(allowed)}")
+                # Same class as coffer's, up to coffer's refinement of "a prefix of the
+                # last segment authenticates" into trailing_data.
+                want = v["outcome_with_file_key"]
+                same = err.kind == want or (want == "trailing_data" and err.kind == "chunk_authentication")
+                if want == "chunk_authentication":
+                    same = same and err.chunk == v["outcome_with_file_key_detail"]["chunk"]
+                check(same, f"{name}: reference says {err}, coffer says {want}")
+            if cobble:
+                got, e = cobblestone_decrypt(key, payload, COFFER_CONTEXT)
+                check(e is not None, f"{name}: Cobblestone256Decryptor refuses the payload")
+                check(allowed.startswith(got),
+                      f"{name}: Cobblestone256Decryptor released {len(got)} bytes beyond what authenticated")
+        elif v["layer"] == "header":
+            # Every header vector is refused by an independent reading of the header too.
+            header = data[:hl]
+            if len(header) < hl:
+                check(True, f"{name}: truncated header")
+                continue
+            mac_ok = header_mac_ok(header, key)
+            if v["mutation"].get("remac") or v["mutation"]["kind"] == "passphrase":
+                check(mac_ok, f"{name}: header MAC is valid (one condition only)")
+                if v["outcome"] == "kdf_over_limit":
+                    slot = parse_slots(header)[0]
+                    check(not within_caps(slot), f"{name}: parameters exceed the reader caps")
+                elif v["outcome"] == "no_slot_opened":
+                    slot = parse_slots(header)[0]
+                    check(open_slot(slot, v["passphrase"].encode(), header[16:48]) is None,
+                          f"{name}: the recorded passphrase opens no slot")
+                elif v["outcome"] == "unsupported_version":
+                    check(header[8] != 1, f"{name}: version is not 1")
+            else:
+                check(not mac_ok, f"{name}: a flipped header bit breaks the MAC")
+        else:
+            check(False, f"{name}: unknown layer {v['layer']}")
+    return len(vectors)
+
+
+# ---------------------------------------------------------------- Wycheproof (C2SP)
+
+def check_wycheproof():
+    path = VECTORS / "wycheproof" / "c2sp_chunked_encryption_aes_256_gcm_test.json"
+    suite = json.loads(path.read_text())
+    check(suite["algorithm"] == "Cobblestone-256", "wycheproof: Cobblestone-256 suite")
+    cobble = have_cobblestone()
+    count = 0
+    for group in suite["testGroups"]:
+        check(group["sha"] == "SHA-512" and group["aead"] == "AEAD_AES_256_GCM",
+              "wycheproof: group is SHA-512 / AES-256-GCM")
+        for t in group["tests"]:
+            count += 1
+            tc = f"wycheproof tcId {t['tcId']} ({t['comment']})"
+            key, ctx = bytes.fromhex(t["key"]), bytes.fromhex(t["ctx"])
+            ct = zlib.decompress(bytes.fromhex(t["ct"]))
+            out = bytearray()
+            try:
+                decrypt_payload(key, ct, ctx, out)
+                err = None
+            except PayloadError as e:
+                err = e
+            if t.get("aeadKey"):
+                k, n, _ = derive(key, ct[:24], ctx)
+                check(k.hex() == t["aeadKey"] and n.hex() == t["baseNonce"], f"{tc}: derived key and nonce")
+            if t["result"] == "valid":
+                check(err is None, f"{tc}: reference accepts ({err})")
+            else:
+                check(err is not None, f"{tc}: reference refuses")
+            if t.get("msgSha512") is not None:
+                check(len(out) == t["msgLength"] and hashlib.sha512(out).hexdigest() == t["msgSha512"],
+                      f"{tc}: reference output / released prefix")
+            else:
+                check(len(out) == 0, f"{tc}: reference releases nothing")
+            if cobble:
+                got, e = cobblestone_decrypt(key, ct, ctx)
+                if t["result"] == "valid":
+                    check(e is None and hashlib.sha512(got).hexdigest() == t["msgSha512"],
+                          f"{tc}: Cobblestone256Decryptor accepts ({e!r})")
+                else:
+                    check(e is not None, f"{tc}: Cobblestone256Decryptor refuses")
+    return count
+
+
+def main():
+    n = check_coffer_vectors()
+    w = check_wycheproof()
+    print(f"checked {n} coffer vectors and {w} Wycheproof C2SP vectors")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
