@@ -49,7 +49,9 @@ impl SyntheticCiphertext {
             (self.plaintext_len % CHUNK_SIZE as u64) as usize
         };
         self.chunk[..len].fill(0);
-        self.cipher.seal(index, &mut self.chunk, len).expect("index below 2^38");
+        self.cipher
+            .seal(index, &mut self.chunk, len)
+            .expect("index below 2^38");
         self.chunk_index = Some(index);
         len + 16
     }

@@ -334,7 +334,7 @@ fn run<R: Read + Send, W: Write + ?Sized>(
                 input, first, direction, &free_rx, &work_tx, options, stop_ref,
             )
         });
-        let result = writer(output, direction, &done_rx, &free_tx, options);
+        let result = writer(cipher, output, direction, &done_rx, &free_tx, options);
         if result.is_err() {
             stop.store(true, Ordering::Relaxed);
         }
@@ -367,6 +367,7 @@ fn reader<R: Read>(
         };
         batch.seq = seq;
         batch.outcome = None;
+        batch.input_len = 0;
         if stop.load(Ordering::Relaxed) {
             return;
         }
@@ -400,7 +401,45 @@ fn worker(
     }
 }
 
+/// Takes batch `seq` out of `pending`, receiving batches until it arrives.
+fn next_batch(
+    pending: &mut BTreeMap<u64, Batch>,
+    done_rx: &Receiver<Batch>,
+    seq: u64,
+) -> Option<Batch> {
+    loop {
+        if let Some(batch) = pending.remove(&seq) {
+            return Some(batch);
+        }
+        let batch = done_rx.recv().ok()?;
+        pending.insert(batch.seq, batch);
+    }
+}
+
+/// A chunk that failed near the end of a full batch may be the final chunk followed by
+/// trailing bytes that spill into the next (last) batch: diagnose it as the streaming
+/// reader would, from the failing chunk to the end of the input.
+fn explain_at_batch_end(
+    cipher: &ChunkCipher,
+    failed: &Batch,
+    index: u64,
+    next: Option<&Batch>,
+) -> Option<Error> {
+    let start = (index - failed.first_index()) as usize * ENCRYPTED_CHUNK_SIZE;
+    let next = next.filter(|next| next.is_last)?;
+    let window_len = failed.input_len - start + next.input_len;
+    if window_len >= 2 * ENCRYPTED_CHUNK_SIZE {
+        return None;
+    }
+    // Opening failed, so both stretches still hold the ciphertext as read.
+    let mut window = Zeroizing::new(Vec::with_capacity(window_len));
+    window.extend_from_slice(&failed.buf[start..failed.input_len]);
+    window.extend_from_slice(&next.buf[..next.input_len]);
+    Some(cipher.explain_failure(index, &window))
+}
+
 fn writer<W: Write + ?Sized>(
+    cipher: &ChunkCipher,
     output: &mut W,
     direction: Direction,
     done_rx: &Receiver<Batch>,
@@ -411,19 +450,18 @@ fn writer<W: Write + ?Sized>(
     let mut next_seq = 0;
     let mut total = 0;
     loop {
-        let Some(mut batch) = pending.remove(&next_seq) else {
-            match done_rx.recv() {
-                Ok(batch) => {
-                    pending.insert(batch.seq, batch);
-                    continue;
-                }
-                // Every worker ended without delivering the next batch: only possible
-                // after a stop, whose error was already returned.
-                Err(_) => return Err(Error::Interrupted),
-            }
-        };
+        // Every worker ended without delivering the next batch: only possible after a
+        // stop, whose error was already returned.
+        let mut batch = next_batch(&mut pending, done_rx, next_seq).ok_or(Error::Interrupted)?;
         match batch.outcome.take() {
             Some(Ok(())) => {}
+            Some(Err(Error::ChunkAuthentication { index }))
+                if direction == Direction::Open && !batch.is_last =>
+            {
+                let next = next_batch(&mut pending, done_rx, next_seq + 1);
+                return Err(explain_at_batch_end(cipher, &batch, index, next.as_ref())
+                    .unwrap_or(Error::ChunkAuthentication { index }));
+            }
             Some(Err(err)) => return Err(err),
             None => return Err(Error::Interrupted),
         }

@@ -455,7 +455,7 @@ impl<R: Read> Read for DecryptReader<R> {
                         self.state = ReadState::Failed;
                         self.pos = 0;
                         self.end = 0;
-                        self.buf.zeroize();
+                        self.buf.as_mut_slice().zeroize();
                         return Err(err.into());
                     }
                 }
@@ -559,7 +559,8 @@ impl<R: Read + Seek> SeekableReader<R> {
                 Ok(())
             }
             Err(err) => {
-                self.buf.zeroize();
+                // Wipe the contents, not the Vec: later reads reuse the buffer.
+                self.buf.as_mut_slice().zeroize();
                 Err(err)
             }
         }

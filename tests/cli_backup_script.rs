@@ -362,3 +362,16 @@ fn backup_and_restore_scripts_work_with_an_s3_style_destination_through_the_tran
         "download not used: {log}"
     );
 }
+
+#[test]
+fn readme_shows_the_tested_backup_and_restore_scripts_verbatim() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for name in ["backup.sh", "restore.sh"] {
+        let script = std::fs::read_to_string(root.join("docs/examples").join(name)).unwrap();
+        assert!(
+            readme.contains(script.trim_end()),
+            "README.md's copy of {name} differs from docs/examples/{name}"
+        );
+    }
+}

@@ -29,7 +29,7 @@
 #                    `rclone copyto`, `mc cp`; `cp` for a local or mounted destination.
 #   COFFER           the coffer binary (default: coffer from PATH).
 #   KDF_ARGS         extra `coffer encrypt` options, e.g. "--kdf-memory 512"
-#                    (default: none, coffer's defaults: 256 MiB, 3 passes, 2 lanes).
+#                    (default: none, coffer's defaults: 512 MiB, 2 passes, 4 lanes).
 #   STAGING_DIR      parent of the private staging directory (default: ${TMPDIR:-/tmp}).
 #                    It holds ciphertext only, and is removed on exit.
 #   BACKUP_NAME      name of this backup (default: <basename of SOURCE_DIR>-<UTC time>);

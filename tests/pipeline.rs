@@ -1,0 +1,372 @@
+//! The parallel pipeline and the streaming adapters write the same files: byte for byte
+//! for fixed parts, and each decrypts what the other wrote, at every thread count and at
+//! the sizes around pipeline batch boundaries.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use coffer::pipeline::BATCH_CHUNKS;
+use coffer::stream::CHUNK_SIZE;
+use coffer::{
+    Decryptor, Encryptor, Error, FileKey, KdfParams, Limits, Passphrase, PassphraseKey,
+    PipelineOptions,
+};
+
+const FILE_KEY: [u8; 32] = [0x51; 32];
+const HEADER_NONCE: [u8; 32] = [0x52; 32];
+const PAYLOAD_SALT: [u8; 24] = [0x53; 24];
+const BATCH: usize = BATCH_CHUNKS * CHUNK_SIZE;
+const THREADS: [usize; 4] = [1, 2, 4, 0];
+
+static KEY: LazyLock<PassphraseKey> = LazyLock::new(|| {
+    PassphraseKey::derive(
+        &Passphrase::new(b"pipeline".to_vec()),
+        KdfParams::new(19, 2, 1),
+        [0x54; 16],
+        &Limits::default(),
+    )
+    .expect("floor parameters derive")
+});
+
+fn plaintext(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+fn encryptor() -> Encryptor {
+    Encryptor::from_parts(
+        &FileKey::from_bytes(FILE_KEY),
+        HEADER_NONCE,
+        PAYLOAD_SALT,
+        &[&*KEY],
+    )
+}
+
+fn stream_encrypt(data: &[u8]) -> Vec<u8> {
+    let mut writer = encryptor().writer(Vec::new()).unwrap();
+    writer.write_all(data).unwrap();
+    writer.finish().unwrap()
+}
+
+fn pipeline_encrypt(data: &[u8], options: &PipelineOptions) -> Vec<u8> {
+    let mut out = Vec::new();
+    let len = encryptor().encrypt(data, &mut out, options).unwrap();
+    assert_eq!(
+        len,
+        data.len() as u64,
+        "encrypt reports the plaintext length"
+    );
+    out
+}
+
+fn file_key(decryptor: &Decryptor<&[u8]>) -> FileKey {
+    decryptor
+        .unlock_with_file_key(FileKey::from_bytes(FILE_KEY))
+        .unwrap()
+}
+
+fn stream_decrypt(file: &[u8]) -> Vec<u8> {
+    let decryptor = Decryptor::new(file).unwrap();
+    let key = file_key(&decryptor);
+    let mut out = Vec::new();
+    decryptor
+        .into_reader(&key)
+        .unwrap()
+        .read_to_end(&mut out)
+        .map_err(Error::from_io)
+        .unwrap();
+    out
+}
+
+fn pipeline_decrypt(file: &[u8], options: &PipelineOptions) -> Vec<u8> {
+    let decryptor = Decryptor::new(file).unwrap();
+    let key = file_key(&decryptor);
+    let mut out = Vec::new();
+    let len = decryptor.decrypt(&key, &mut out, options).unwrap();
+    assert_eq!(
+        len,
+        out.len() as u64,
+        "decrypt reports the plaintext length"
+    );
+    out
+}
+
+fn check_equivalence(size: usize) {
+    let data = plaintext(size, size as u64);
+    let streamed = stream_encrypt(&data);
+    assert!(
+        stream_decrypt(&streamed) == data,
+        "size {size}: stream round trip"
+    );
+    for threads in THREADS {
+        let options = PipelineOptions::with_threads(threads);
+        let piped = pipeline_encrypt(&data, &options);
+        assert_eq!(
+            piped.len(),
+            streamed.len(),
+            "size {size}, {threads} threads: file length"
+        );
+        assert!(
+            piped == streamed,
+            "size {size}, {threads} threads: pipeline and EncryptWriter wrote different bytes"
+        );
+        assert!(
+            pipeline_decrypt(&streamed, &options) == data,
+            "size {size}, {threads} threads: the pipeline misread the EncryptWriter's file"
+        );
+    }
+    // Identical bytes make this redundant, but it is the property users rely on.
+    let piped = pipeline_encrypt(&data, &PipelineOptions::with_threads(2));
+    assert!(
+        stream_decrypt(&piped) == data,
+        "size {size}: DecryptReader misread the pipeline's file"
+    );
+}
+
+#[test]
+fn pipeline_and_streams_agree_one_byte_short_of_a_batch() {
+    check_equivalence(BATCH - 1);
+}
+
+#[test]
+fn pipeline_and_streams_agree_at_exactly_one_batch() {
+    check_equivalence(BATCH);
+}
+
+#[test]
+fn pipeline_and_streams_agree_one_byte_past_a_batch() {
+    check_equivalence(BATCH + 1);
+}
+
+#[test]
+fn pipeline_and_streams_agree_at_exactly_two_batches() {
+    check_equivalence(2 * BATCH);
+}
+
+#[test]
+fn pipeline_and_streams_agree_past_three_batches() {
+    check_equivalence(3 * 1024 * 1024 + 5);
+}
+
+#[test]
+fn pipeline_and_streams_agree_on_small_inputs() {
+    for size in [
+        0,
+        1,
+        CHUNK_SIZE - 1,
+        CHUNK_SIZE,
+        CHUNK_SIZE + 1,
+        5 * CHUNK_SIZE + 77,
+    ] {
+        check_equivalence(size);
+    }
+}
+
+/// A reader that hands out at most `max` bytes per call (and never vectored).
+struct Trickle<'a> {
+    data: &'a [u8],
+    max: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.max).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// A writer that takes at most `max` bytes per call, also through `write_vectored`.
+struct Sip {
+    out: Vec<u8>,
+    max: usize,
+    calls: usize,
+}
+
+impl Write for Sip {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.calls += 1;
+        let n = buf.len().min(self.max);
+        self.out.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.calls += 1;
+        let mut left = self.max;
+        for buf in bufs {
+            let n = buf.len().min(left);
+            self.out.extend_from_slice(&buf[..n]);
+            left -= n;
+            if left == 0 {
+                break;
+            }
+        }
+        Ok(self.max - left)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn short_reads_and_short_writes_do_not_change_what_the_pipeline_produces() {
+    let size = 2 * BATCH + 3 * CHUNK_SIZE + 11;
+    let data = plaintext(size, 77);
+    let reference = stream_encrypt(&data);
+    for threads in [1, 2] {
+        let options = PipelineOptions::with_threads(threads);
+        let mut sip = Sip {
+            out: Vec::new(),
+            max: 5000,
+            calls: 0,
+        };
+        encryptor()
+            .encrypt(
+                Trickle {
+                    data: &data,
+                    max: 999,
+                },
+                &mut sip,
+                &options,
+            )
+            .unwrap();
+        assert!(
+            sip.out == reference,
+            "{threads} threads: encrypt through short reads and writes"
+        );
+
+        let decryptor = Decryptor::new(Trickle {
+            data: &reference,
+            max: 1234,
+        })
+        .unwrap();
+        let key = decryptor
+            .unlock_with_file_key(FileKey::from_bytes(FILE_KEY))
+            .unwrap();
+        let mut sip = Sip {
+            out: Vec::new(),
+            max: 777,
+            calls: 0,
+        };
+        assert_eq!(
+            decryptor.decrypt(&key, &mut sip, &options).unwrap(),
+            size as u64
+        );
+        assert!(
+            sip.out == data,
+            "{threads} threads: decrypt through short reads and writes"
+        );
+        assert!(
+            sip.calls >= size / 777,
+            "the sip writer really was called in small pieces"
+        );
+    }
+}
+
+#[test]
+fn progress_reports_add_up_to_the_input_consumed() {
+    let size = 2 * BATCH + 12_345;
+    let data = plaintext(size, 12);
+    for threads in [1, 2] {
+        let seen = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&seen);
+        let options = PipelineOptions {
+            threads,
+            progress: Some(Arc::new(move |n| {
+                counter.fetch_add(n, Ordering::Relaxed);
+            })),
+            ..Default::default()
+        };
+        let file = pipeline_encrypt(&data, &options);
+        assert_eq!(
+            seen.load(Ordering::Relaxed),
+            size as u64,
+            "encrypt progress"
+        );
+
+        seen.store(0, Ordering::Relaxed);
+        let decryptor = Decryptor::new(&file[..]).unwrap();
+        let key = file_key(&decryptor);
+        let header_and_prefix = decryptor.header().len() + coffer::stream::PREFIX_LEN;
+        let mut out = Vec::new();
+        decryptor.decrypt(&key, &mut out, &options).unwrap();
+        assert_eq!(
+            seen.load(Ordering::Relaxed),
+            (file.len() - header_and_prefix) as u64,
+            "decrypt progress counts the chunk bytes read"
+        );
+    }
+}
+
+#[test]
+fn a_cancelled_pipeline_stops_with_interrupted_before_writing() {
+    let data = plaintext(2 * BATCH, 13);
+    let file = stream_encrypt(&data);
+    for threads in [1, 2] {
+        let options = PipelineOptions {
+            threads,
+            cancel: Some(Arc::new(AtomicBool::new(true))),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        let err = coffer::pipeline::encrypt(
+            &coffer::stream::ChunkCipher::with_salt(&FileKey::from_bytes(FILE_KEY), PAYLOAD_SALT).0,
+            &data[..],
+            &mut out,
+            &options,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Interrupted), "encrypt: {err:?}");
+        assert!(out.is_empty());
+
+        let decryptor = Decryptor::new(&file[..]).unwrap();
+        let key = file_key(&decryptor);
+        let mut out = Vec::new();
+        let err = decryptor.decrypt(&key, &mut out, &options).unwrap_err();
+        assert!(matches!(err, Error::Interrupted), "decrypt: {err:?}");
+        assert!(out.is_empty());
+    }
+}
+
+#[test]
+fn cancelling_mid_run_leaves_only_whole_authenticated_batches() {
+    let data = plaintext(6 * BATCH + 100, 14);
+    let file = stream_encrypt(&data);
+    for threads in [1, 2] {
+        let flag = Arc::new(AtomicBool::new(false));
+        let trigger = Arc::clone(&flag);
+        let options = PipelineOptions {
+            threads,
+            cancel: Some(flag),
+            // Cancel as soon as the first batch has been written.
+            progress: Some(Arc::new(move |_| trigger.store(true, Ordering::Relaxed))),
+        };
+        let decryptor = Decryptor::new(&file[..]).unwrap();
+        let key = file_key(&decryptor);
+        let mut out = Vec::new();
+        match decryptor.decrypt(&key, &mut out, &options) {
+            // The reader may have queued every batch before the flag was set.
+            Ok(len) => assert!(len == data.len() as u64 && out == data),
+            Err(err) => {
+                assert!(matches!(err, Error::Interrupted), "{err:?}");
+                assert!(
+                    out.len() % BATCH == 0 && out.len() >= BATCH,
+                    "{} bytes",
+                    out.len()
+                );
+                assert!(out[..] == data[..out.len()]);
+            }
+        }
+    }
+}
