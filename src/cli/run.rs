@@ -32,30 +32,27 @@ pub fn encrypt(args: &EncryptArgs) -> i32 {
     // Checked before anything else, so a bad flag never costs a prompt.
     if let Err(err) = params.check_floor(&limits) {
         let flag = match &err {
-            coffer::Error::KdfOverLimit { param, .. }
-            | coffer::Error::KdfAboveCap { param, .. }
-            | coffer::Error::KdfBelowFloor { param, .. } => format!("--kdf-{param}"),
+            coffer::Error::KdfAboveCap { param, .. }
+            | coffer::Error::KdfBelowFloor { param, .. } => {
+                format!("--kdf-{param}")
+            }
             _ => "--kdf-memory/--kdf-passes/--kdf-lanes".to_string(),
         };
-        let over_cap = matches!(
+        let memory_over_cap = matches!(
             err,
-            coffer::Error::KdfOverLimit {
-                param: "memory",
-                ..
-            } | coffer::Error::KdfAboveCap {
+            coffer::Error::KdfAboveCap {
                 param: "memory",
                 ..
             }
         );
-        let mut err = CliError::lib(err);
-        if over_cap {
-            // Asked for by the user, not found in a hostile file: a usage error.
-            err = CliError::usage(err.message()).hint(
+        let mut err = CliError::lib(err).context(flag);
+        if memory_over_cap {
+            err = err.hint(
                 "readers refuse such files unless given --max-kdf-memory; \
                  pass --max-kdf-memory MIB here too if you really mean it",
             );
         }
-        return fail(&err.context(flag));
+        return fail(&err);
     }
     run_batch(
         Mode::Encrypt,
