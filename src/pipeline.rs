@@ -8,7 +8,9 @@
 //! are processed on the calling thread without starting any thread.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -210,6 +212,52 @@ impl Batch {
     }
 }
 
+/// Where processed batches go.
+enum Output<'a, W: ?Sized> {
+    /// A stream, written in order by the calling thread.
+    Stream(&'a mut W),
+    /// A file written by the workers themselves at each batch's offset (`pwrite`), so
+    /// writing into the page cache runs on every core too. Batches after a failed one
+    /// may already be in the file (they authenticated): callers delete it on error.
+    At { file: &'a File, offset: u64 },
+}
+
+impl Batch {
+    /// Writes the processed batch at its place in `file`: every batch before the last is
+    /// full, so its offset follows from its sequence number. Plaintext is first moved
+    /// together (chunk `j` from `j * ENCRYPTED_CHUNK_SIZE` to `j * CHUNK_SIZE`).
+    fn write_at(&mut self, file: &File, offset: u64, direction: Direction) -> io::Result<()> {
+        match direction {
+            Direction::Seal => {
+                let full = self.input_len / CHUNK_SIZE;
+                let mut len = full * ENCRYPTED_CHUNK_SIZE;
+                if self.is_last {
+                    len += self.input_len % CHUNK_SIZE + TAG_LEN;
+                }
+                let at = offset + self.seq * BATCH_BYTES as u64;
+                file.write_all_at(&self.buf[..len], at)
+            }
+            Direction::Open => {
+                let full = self.input_len / ENCRYPTED_CHUNK_SIZE;
+                let mut len = full * CHUNK_SIZE;
+                for j in 1..full {
+                    let from = j * ENCRYPTED_CHUNK_SIZE;
+                    self.buf
+                        .copy_within(from..from + CHUNK_SIZE, j * CHUNK_SIZE);
+                }
+                if self.is_last {
+                    let from = full * ENCRYPTED_CHUNK_SIZE;
+                    let tail = self.input_len - from - TAG_LEN;
+                    self.buf.copy_within(from..from + tail, len);
+                    len += tail;
+                }
+                let at = offset + self.seq * (BATCH_CHUNKS * CHUNK_SIZE) as u64;
+                file.write_all_at(&self.buf[..len], at)
+            }
+        }
+    }
+}
+
 /// Reads plaintext into the chunk places of a batch (stride `ENCRYPTED_CHUNK_SIZE`) with
 /// vectored reads, until the batch is full or the input ends. Returns the bytes read.
 fn read_strided<R: Read>(input: &mut R, buf: &mut [u8]) -> io::Result<usize> {
@@ -263,7 +311,35 @@ pub fn encrypt<R: Read + Send, W: Write + ?Sized>(
     output: &mut W,
     options: &PipelineOptions,
 ) -> Result<u64> {
-    run(cipher, input, output, options, Direction::Seal)
+    run(
+        cipher,
+        input,
+        Output::Stream(output),
+        options,
+        Direction::Seal,
+    )
+}
+
+/// Like [`encrypt`], but writes the chunks into `file` from `offset` on with positional
+/// writes from every worker. On error the file holds an unspecified mix of ciphertext:
+/// delete it.
+///
+/// # Errors
+/// As [`encrypt`].
+pub fn encrypt_at<R: Read + Send>(
+    cipher: &ChunkCipher,
+    input: R,
+    file: &File,
+    offset: u64,
+    options: &PipelineOptions,
+) -> Result<u64> {
+    run::<R, File>(
+        cipher,
+        input,
+        Output::At { file, offset },
+        options,
+        Direction::Seal,
+    )
 }
 
 /// Authenticates and decrypts all chunks of `input` (after the prefix) into `output`,
@@ -278,7 +354,35 @@ pub fn decrypt<R: Read + Send, W: Write + ?Sized>(
     output: &mut W,
     options: &PipelineOptions,
 ) -> Result<u64> {
-    run(cipher, input, output, options, Direction::Open)
+    run(
+        cipher,
+        input,
+        Output::Stream(output),
+        options,
+        Direction::Open,
+    )
+}
+
+/// Like [`decrypt`], but writes the plaintext into `file` from `offset` on with
+/// positional writes from every worker. Only authenticated chunks are written, but on
+/// error some batches after the failing one may be in the file: delete it.
+///
+/// # Errors
+/// As [`decrypt`].
+pub fn decrypt_at<R: Read + Send>(
+    cipher: &ChunkCipher,
+    input: R,
+    file: &File,
+    offset: u64,
+    options: &PipelineOptions,
+) -> Result<u64> {
+    run::<R, File>(
+        cipher,
+        input,
+        Output::At { file, offset },
+        options,
+        Direction::Open,
+    )
 }
 
 fn plaintext_of(batch: &Batch, direction: Direction) -> u64 {
@@ -295,18 +399,26 @@ fn plaintext_of(batch: &Batch, direction: Direction) -> u64 {
 fn run<R: Read + Send, W: Write + ?Sized>(
     cipher: &ChunkCipher,
     mut input: R,
-    output: &mut W,
+    output: Output<'_, W>,
     options: &PipelineOptions,
     direction: Direction,
 ) -> Result<u64> {
     options.check_cancel()?;
+    let (mut stream, at) = match output {
+        Output::Stream(writer) => (Some(writer), None),
+        Output::At { file, offset } => (None, Some((file, offset))),
+    };
     // The first batch decides: an input that ends within it never starts a thread.
     let mut first = Batch::new();
     first.fill(&mut input, direction)?;
     let workers = options.worker_count();
     if first.is_last {
         first.process(cipher, direction)?;
-        first.write_to(output, direction)?;
+        match (&mut stream, at) {
+            (Some(writer), _) => first.write_to(*writer, direction)?,
+            (None, Some((file, offset))) => first.write_at(file, offset, direction)?,
+            (None, None) => unreachable!("one output"),
+        }
         options.report(first.input_len);
         return Ok(plaintext_of(&first, direction));
     }
@@ -325,7 +437,7 @@ fn run<R: Read + Send, W: Write + ?Sized>(
             let work_rx = Arc::clone(&work_rx);
             let done_tx = done_tx.clone();
             let stop = &stop;
-            scope.spawn(move || worker(cipher, direction, &work_rx, &done_tx, stop));
+            scope.spawn(move || worker(cipher, direction, at, &work_rx, &done_tx, stop));
         }
         drop(done_tx);
         let stop_ref = &stop;
@@ -334,7 +446,7 @@ fn run<R: Read + Send, W: Write + ?Sized>(
                 input, first, direction, &free_rx, &work_tx, options, stop_ref,
             )
         });
-        let result = writer(cipher, output, direction, &done_rx, &free_tx, options);
+        let result = writer(cipher, stream, direction, &done_rx, &free_tx, options);
         if result.is_err() {
             stop.store(true, Ordering::Relaxed);
         }
@@ -385,6 +497,7 @@ fn reader<R: Read>(
 fn worker(
     cipher: &ChunkCipher,
     direction: Direction,
+    at: Option<(&File, u64)>,
     work_rx: &Mutex<Receiver<Batch>>,
     done_tx: &Sender<Batch>,
     stop: &AtomicBool,
@@ -393,7 +506,11 @@ fn worker(
         let next = work_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
         let Ok(mut batch) = next else { return };
         if batch.outcome.is_none() && !stop.load(Ordering::Relaxed) {
-            batch.outcome = Some(batch.process(cipher, direction));
+            let mut outcome = batch.process(cipher, direction);
+            if let (Ok(()), Some((file, offset))) = (&outcome, at) {
+                outcome = batch.write_at(file, offset, direction).map_err(Error::from);
+            }
+            batch.outcome = Some(outcome);
         }
         if done_tx.send(batch).is_err() {
             return;
@@ -440,7 +557,7 @@ fn explain_at_batch_end(
 
 fn writer<W: Write + ?Sized>(
     cipher: &ChunkCipher,
-    output: &mut W,
+    mut output: Option<&mut W>,
     direction: Direction,
     done_rx: &Receiver<Batch>,
     free_tx: &Sender<Batch>,
@@ -465,7 +582,9 @@ fn writer<W: Write + ?Sized>(
             Some(Err(err)) => return Err(err),
             None => return Err(Error::Interrupted),
         }
-        batch.write_to(output, direction)?;
+        if let Some(output) = output.as_deref_mut() {
+            batch.write_to(output, direction)?;
+        }
         total += plaintext_of(&batch, direction);
         options.report(batch.input_len);
         let is_last = batch.is_last;

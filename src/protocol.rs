@@ -2,7 +2,9 @@
 //! `KeyCache` lets one Argon2id derivation open every file of a batch.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
@@ -88,6 +90,27 @@ impl Encryptor {
         let len = pipeline::encrypt(&self.cipher, input, output, options)?;
         output.flush()?;
         Ok(len)
+    }
+}
+
+impl Encryptor {
+    /// Encrypts all of `input` into `file` (from offset 0), every worker writing its own
+    /// batches: faster than [`Encryptor::encrypt`] into a regular file. On error the file
+    /// holds garbage: delete it.
+    ///
+    /// # Errors
+    /// As [`Encryptor::encrypt`].
+    pub fn encrypt_to_file<R: Read + Send>(
+        self,
+        input: R,
+        file: &File,
+        options: &PipelineOptions,
+    ) -> Result<u64> {
+        file.write_all_at(self.header.as_bytes(), 0)?;
+        let prefix_at = self.header.len() as u64;
+        file.write_all_at(&self.prefix.to_bytes(), prefix_at)?;
+        let chunks_at = prefix_at + PREFIX_LEN as u64;
+        pipeline::encrypt_at(&self.cipher, input, file, chunks_at, options)
     }
 }
 
@@ -256,6 +279,24 @@ impl<R: Read> Decryptor<R> {
         let len = pipeline::decrypt(&cipher, self.reader, output, options)?;
         output.flush()?;
         Ok(len)
+    }
+}
+
+impl<R: Read + Send> Decryptor<R> {
+    /// Decrypts the whole payload into `file` (from offset 0), every worker writing its
+    /// own batches. Only authenticated chunks are written, but on error the file is
+    /// incomplete and may have gaps: delete it.
+    ///
+    /// # Errors
+    /// As [`Decryptor::decrypt`].
+    pub fn decrypt_to_file(
+        mut self,
+        file_key: &FileKey,
+        file: &File,
+        options: &PipelineOptions,
+    ) -> Result<u64> {
+        let cipher = self.payload_cipher(file_key)?;
+        pipeline::decrypt_at(&cipher, self.reader, file, 0, options)
     }
 }
 

@@ -87,6 +87,14 @@ impl TempOutput {
         })
     }
 
+    /// The temporary file itself.
+    pub fn as_file(&self) -> &File {
+        self.file
+            .as_ref()
+            .expect("present until persisted")
+            .as_file()
+    }
+
     /// A second handle on the temporary file, for writing.
     pub fn handle(&self) -> io::Result<File> {
         self.file
@@ -216,6 +224,12 @@ impl Output {
 
     pub fn writer(&mut self) -> &mut Box<dyn Write + Send> {
         &mut self.writer
+    }
+
+    /// The temporary file behind a regular-file output, for positional writes by the
+    /// pipeline's workers (nothing may have gone through [`Output::writer`]).
+    pub fn temp_file(&self) -> Option<&File> {
+        self.temp.as_ref().map(TempOutput::as_file)
     }
 
     /// Flushes and renames the output into place.

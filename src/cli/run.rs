@@ -24,6 +24,9 @@ use super::report::{json_sink, FileResult, Outcome, Reporter};
 /// adapters: no pipeline batch (1 MiB) to allocate and wipe.
 const SMALL_FILE: u64 = 1024 * 1024;
 
+/// A single input smaller than this gets no progress bar.
+const PROGRESS_MIN_BYTES: u64 = 16 * 1024 * 1024;
+
 pub fn encrypt(args: &EncryptArgs) -> i32 {
     let params = KdfParams::new(args.kdf_memory, args.kdf_passes, args.kdf_lanes);
     let limits = Limits {
@@ -185,8 +188,10 @@ fn run_batch(
         }
     }
     // The bar starts after the prompt and the derivation, so it never garbles the prompt.
-    if !batch.quiet && !json_on_stderr && io::stderr().is_terminal() && !runnable.is_empty() {
-        let total = runnable.iter().map(|j| j.size).sum::<Option<u64>>();
+    let total = runnable.iter().map(|j| j.size).sum::<Option<u64>>();
+    // Small single inputs finish before a bar would be worth drawing.
+    let worth_a_bar = runnable.len() > 1 || total.is_none_or(|t| t >= PROGRESS_MIN_BYTES);
+    if !batch.quiet && !json_on_stderr && io::stderr().is_terminal() && worth_a_bar {
         reporter.set_progress(Progress::new(total, runnable.len() as u64));
     }
     let runnable_count = runnable.len();
@@ -336,6 +341,8 @@ fn encrypt_file(
         })?;
         writer.finish().map_err(|e| write_error(&job.target, e))?;
         bytes
+    } else if let Some(file) = output.temp_file() {
+        encryptor.encrypt_to_file(input, file, options)?
     } else {
         encryptor.encrypt(input, output.writer(), options)?
     };
@@ -360,6 +367,8 @@ fn decrypt_file(
             CopyError::Read(e) => CliError::lib(coffer::Error::from_io(e)),
             CopyError::Write(e) => write_error(&job.target, e),
         })?
+    } else if let Some(file) = output.temp_file() {
+        decryptor.decrypt_to_file(&file_key, file, options)?
     } else {
         decryptor.decrypt(&file_key, output.writer(), options)?
     };
