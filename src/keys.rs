@@ -149,7 +149,8 @@ impl PassphraseKey {
     /// Derives a key for writing new files under a fresh random salt.
     ///
     /// # Errors
-    /// [`Error::KdfBelowFloor`] or [`Error::KdfOverLimit`] for unacceptable parameters.
+    /// [`Error::KdfBelowFloor`](crate::Error::KdfBelowFloor) or
+    /// [`Error::KdfAboveCap`](crate::Error::KdfAboveCap) for unacceptable parameters.
     pub fn generate(passphrase: &Passphrase, params: KdfParams, limits: &Limits) -> Result<Self> {
         params.check_floor(limits)?;
         let mut salt = [0; SALT_LEN];
@@ -161,7 +162,8 @@ impl PassphraseKey {
     /// parameters against the reader's caps.
     ///
     /// # Errors
-    /// [`Error::KdfOverLimit`] before any work if the parameters exceed `limits`.
+    /// [`Error::KdfOverLimit`](crate::Error::KdfOverLimit) before any work if the
+    /// parameters exceed `limits`.
     pub fn derive(
         passphrase: &Passphrase,
         params: KdfParams,

@@ -5,7 +5,7 @@
 //! with AES-256-GCM (Cobblestone-256): 16 KiB chunks, a short final chunk, key
 //! commitment. `docs/FORMAT.md` is the specification; the modules follow its sections:
 //!
-//! - [`format`]: the header and its slots (strict parsing, writing);
+//! - [`format`](mod@format): the header and its slots (strict parsing, writing);
 //! - [`kdf`]: Argon2id parameters, floor and caps;
 //! - [`keys`]: every secret and every derivation between them;
 //! - [`stream`]: the chunked payload, as `Write`/`Read`/`Read + Seek` adapters;
