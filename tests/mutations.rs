@@ -6,22 +6,14 @@
 use std::io::{Cursor, Read, Write};
 use std::sync::LazyLock;
 
-use coffer::{
-    Decryptor, Encryptor, FileKey, KdfParams, Limits, Passphrase, PassphraseKey, PipelineOptions,
-};
+use coffer::{Decryptor, Encryptor, FileKey, PassphraseKey, PipelineOptions};
 use proptest::prelude::*;
+
+mod fixtures;
 
 const FILE_KEY: [u8; 32] = [0x61; 32];
 
-static KEY: LazyLock<PassphraseKey> = LazyLock::new(|| {
-    PassphraseKey::derive(
-        &Passphrase::new(b"mutations".to_vec()),
-        KdfParams::new(19, 2, 1),
-        [0x62; 16],
-        &Limits::default(),
-    )
-    .expect("floor parameters derive")
-});
+static KEY: LazyLock<PassphraseKey> = LazyLock::new(|| fixtures::floor_key(b"mutations", 0x62));
 
 /// A plaintext of three full chunks and a short final one, and its file.
 static ORIGINAL: LazyLock<(Vec<u8>, Vec<u8>)> = LazyLock::new(|| {

@@ -2,16 +2,16 @@
 //! for fixed parts, and each decrypts what the other wrote, at every thread count and at
 //! the sizes around pipeline batch boundaries.
 
+mod fixtures;
+use fixtures::plaintext;
+
 use std::io::{self, IoSlice, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use coffer::pipeline::BATCH_CHUNKS;
 use coffer::stream::CHUNK_SIZE;
-use coffer::{
-    Decryptor, Encryptor, Error, FileKey, KdfParams, Limits, Passphrase, PassphraseKey,
-    PipelineOptions,
-};
+use coffer::{Decryptor, Encryptor, Error, FileKey, PassphraseKey, PipelineOptions};
 
 const FILE_KEY: [u8; 32] = [0x51; 32];
 const HEADER_NONCE: [u8; 32] = [0x52; 32];
@@ -19,35 +19,10 @@ const PAYLOAD_SALT: [u8; 24] = [0x53; 24];
 const BATCH: usize = BATCH_CHUNKS * CHUNK_SIZE;
 const THREADS: [usize; 4] = [1, 2, 4, 0];
 
-static KEY: LazyLock<PassphraseKey> = LazyLock::new(|| {
-    PassphraseKey::derive(
-        &Passphrase::new(b"pipeline".to_vec()),
-        KdfParams::new(19, 2, 1),
-        [0x54; 16],
-        &Limits::default(),
-    )
-    .expect("floor parameters derive")
-});
-
-fn plaintext(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
+static KEY: LazyLock<PassphraseKey> = LazyLock::new(|| fixtures::floor_key(b"pipeline", 0x54));
 
 fn encryptor() -> Encryptor {
-    Encryptor::from_parts(
-        &FileKey::from_bytes(FILE_KEY),
-        HEADER_NONCE,
-        PAYLOAD_SALT,
-        &[&*KEY],
-    )
+    fixtures::fixed_encryptor(FILE_KEY, HEADER_NONCE, PAYLOAD_SALT, &KEY)
 }
 
 fn stream_encrypt(data: &[u8]) -> Vec<u8> {

@@ -2,11 +2,14 @@
 //! sizes where the chunking can go wrong, with every write and read step size, plus
 //! proptest round trips with arbitrary split points.
 
+mod fixtures;
+use fixtures::plaintext;
+
 use std::io::{Read, Write};
 use std::sync::LazyLock;
 
 use coffer::stream::{chunks_len, CHUNK_SIZE, PREFIX_LEN};
-use coffer::{Decryptor, Encryptor, Error, FileKey, KdfParams, Limits, Passphrase, PassphraseKey};
+use coffer::{Decryptor, Encryptor, Error, FileKey, Limits, Passphrase, PassphraseKey};
 use proptest::prelude::*;
 
 const FILE_KEY: [u8; 32] = [0x11; 32];
@@ -17,36 +20,10 @@ const STEPS: [usize; 7] = [1, 7, 4096, 16383, 16384, 16385, 65536];
 const LARGE: usize = 3 * 1024 * 1024 + 4099;
 
 /// One Argon2id derivation per test binary, at the floor.
-static KEY: LazyLock<PassphraseKey> = LazyLock::new(|| {
-    PassphraseKey::derive(
-        &Passphrase::new(b"round trip".to_vec()),
-        KdfParams::new(19, 2, 1),
-        [0x44; 16],
-        &Limits::default(),
-    )
-    .expect("floor parameters derive")
-});
-
-/// Deterministic, non-periodic-looking bytes (xorshift), so that chunks differ.
-fn plaintext(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
+static KEY: LazyLock<PassphraseKey> = LazyLock::new(|| fixtures::floor_key(b"round trip", 0x44));
 
 fn encryptor() -> Encryptor {
-    Encryptor::from_parts(
-        &FileKey::from_bytes(FILE_KEY),
-        HEADER_NONCE,
-        PAYLOAD_SALT,
-        &[&*KEY],
-    )
+    fixtures::fixed_encryptor(FILE_KEY, HEADER_NONCE, PAYLOAD_SALT, &KEY)
 }
 
 /// Encrypts by writing `data` in pieces of `step` bytes.

@@ -2,6 +2,9 @@
 //! slice, seeks from every origin work, tampering fails exactly the reads that touch it,
 //! and a read fetches only the chunks it covers.
 
+mod fixtures;
+use fixtures::plaintext;
+
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -9,9 +12,7 @@ use std::sync::{Arc, LazyLock};
 use coffer::stream::{
     chunks_len, ChunkCipher, SeekableReader, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PREFIX_LEN, TAG_LEN,
 };
-use coffer::{
-    Decryptor, Encryptor, Error, ErrorKind, FileKey, KdfParams, Limits, Passphrase, PassphraseKey,
-};
+use coffer::{Decryptor, Encryptor, Error, ErrorKind, FileKey, PassphraseKey};
 use proptest::prelude::*;
 
 const FILE_KEY: [u8; 32] = [0x71; 32];
@@ -21,35 +22,10 @@ const ENC: usize = ENCRYPTED_CHUNK_SIZE;
 /// Twelve full chunks and a 3392-byte final chunk.
 const LEN: usize = 200_000;
 
-static KEY: LazyLock<PassphraseKey> = LazyLock::new(|| {
-    PassphraseKey::derive(
-        &Passphrase::new(b"seek".to_vec()),
-        KdfParams::new(19, 2, 1),
-        [0x74; 16],
-        &Limits::default(),
-    )
-    .expect("floor parameters derive")
-});
-
-fn plaintext(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
+static KEY: LazyLock<PassphraseKey> = LazyLock::new(|| fixtures::floor_key(b"seek", 0x74));
 
 fn encryptor() -> Encryptor {
-    Encryptor::from_parts(
-        &FileKey::from_bytes(FILE_KEY),
-        HEADER_NONCE,
-        PAYLOAD_SALT,
-        &[&*KEY],
-    )
+    fixtures::fixed_encryptor(FILE_KEY, HEADER_NONCE, PAYLOAD_SALT, &KEY)
 }
 
 fn encrypt(data: &[u8]) -> Vec<u8> {

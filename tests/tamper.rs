@@ -3,6 +3,9 @@
 //! authenticated: the streaming reader stops at the last good chunk, the pipeline at the
 //! last good batch.
 
+mod fixtures;
+use fixtures::plaintext;
+
 use std::io;
 use std::sync::{Arc, LazyLock};
 
@@ -47,18 +50,6 @@ fn cache() -> KeyCache {
     let cache = KeyCache::new(Passphrase::new(PASSPHRASE.to_vec()), Limits::default());
     cache.insert(Arc::clone(&KEY));
     cache
-}
-
-fn plaintext(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
 }
 
 fn encrypt_with(file_key: [u8; 32], salt: [u8; 24], data: &[u8]) -> Vec<u8> {
