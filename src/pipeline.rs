@@ -404,7 +404,7 @@ fn run<R: Read + Send, W: Write + ?Sized>(
     direction: Direction,
 ) -> Result<u64> {
     options.check_cancel()?;
-    let (mut stream, at) = match output {
+    let (stream, at) = match output {
         Output::Stream(writer) => (Some(writer), None),
         Output::At { file, offset } => (None, Some((file, offset))),
     };
@@ -414,10 +414,10 @@ fn run<R: Read + Send, W: Write + ?Sized>(
     let workers = options.worker_count();
     if first.is_last {
         first.process(cipher, direction)?;
-        match (&mut stream, at) {
-            (Some(writer), _) => first.write_to(*writer, direction)?,
-            (None, Some((file, offset))) => first.write_at(file, offset, direction)?,
-            (None, None) => unreachable!("one output"),
+        if let Some(writer) = stream {
+            first.write_to(writer, direction)?;
+        } else if let Some((file, offset)) = at {
+            first.write_at(file, offset, direction)?;
         }
         options.report(first.input_len);
         return Ok(plaintext_of(&first, direction));
