@@ -115,7 +115,7 @@ impl ChunkCipher {
     /// Derives for a given salt (the salt MUST NOT repeat for a file key; test vectors
     /// fix it).
     pub fn with_salt(file_key: &FileKey, salt: [u8; SALT_LEN]) -> (ChunkCipher, PayloadPrefix) {
-        let (cipher, commitment) = derive(file_key, &salt);
+        let (cipher, commitment) = derive(file_key, &salt, CONTEXT_V1);
         (cipher, PayloadPrefix { salt, commitment })
     }
 
@@ -125,7 +125,20 @@ impl ChunkCipher {
     /// # Errors
     /// [`Error::CommitmentMismatch`] if the commitment does not match.
     pub fn for_decryption(file_key: &FileKey, prefix: &PayloadPrefix) -> Result<ChunkCipher> {
-        let (cipher, commitment) = derive(file_key, &prefix.salt);
+        Self::for_decryption_in_context(file_key, prefix, CONTEXT_V1)
+    }
+
+    /// As [`ChunkCipher::for_decryption`], for a C2SP Cobblestone-256 payload written with
+    /// another context than coffer v1's (the C2SP and Wycheproof vectors use several).
+    ///
+    /// # Errors
+    /// [`Error::CommitmentMismatch`] if the commitment does not match.
+    pub fn for_decryption_in_context(
+        file_key: &FileKey,
+        prefix: &PayloadPrefix,
+        context: &[u8],
+    ) -> Result<ChunkCipher> {
+        let (cipher, commitment) = derive(file_key, &prefix.salt, context);
         if bool::from(commitment.ct_eq(&prefix.commitment)) {
             Ok(cipher)
         } else {
@@ -234,12 +247,17 @@ impl ChunkCipher {
 }
 
 /// `key || base nonce || commitment = HKDF-Expand-SHA-512(prk = file key,
-/// info = INFO_PREFIX || AEAD_NAME || 0x00 || salt || CONTEXT_V1, L = 76)`.
-fn derive(file_key: &FileKey, salt: &[u8; SALT_LEN]) -> (ChunkCipher, [u8; COMMITMENT_LEN]) {
+/// info = INFO_PREFIX || AEAD_NAME || 0x00 || salt || context, L = 76)`; coffer v1 files
+/// use `CONTEXT_V1`.
+fn derive(
+    file_key: &FileKey,
+    salt: &[u8; SALT_LEN],
+    context: &[u8],
+) -> (ChunkCipher, [u8; COMMITMENT_LEN]) {
     let mut okm = Zeroizing::new([0u8; 32 + NONCE_LEN + COMMITMENT_LEN]);
     hkdf_expand_sha512(
         file_key.expose(),
-        &[INFO_PREFIX, AEAD_NAME, &[0x00], salt, CONTEXT_V1],
+        &[INFO_PREFIX, AEAD_NAME, &[0x00], salt, context],
         okm.as_mut(),
     );
     let aead = Aes256Gcm::new_from_slice(&okm[..32]).expect("32-byte key");
