@@ -468,7 +468,8 @@ impl<R: Read> Read for DecryptReader<R> {
                     return Err(io::Error::other("coffer stream failed earlier"));
                 }
                 ReadState::Reading => {
-                    self.buf[..self.end].zeroize();
+                    // No wipe per chunk: the next chunk overwrites this one, and the
+                    // buffer is zeroized on drop.
                     if let Err(err) = self.next_chunk() {
                         self.state = ReadState::Failed;
                         self.pos = 0;
