@@ -11,6 +11,8 @@
 #         SECTIONS="throughput filecopy rss small kdf"   figures to produce (subset allowed)
 #         COFFER_BIN=path        use this coffer binary instead of `cargo build --release`
 #         COFFER=0               skip everything coffer-related (peers only; for testing)
+#         NATIVE=1               also build coffer with RUSTFLAGS="-C target-cpu=native" (into
+#                        $COFFER_BENCH_DIR/native-target) and time it in figure 1 (0 = skip)
 #         COFFER_KDF_MEMORY_MIB / COFFER_KDF_PASSES / COFFER_KDF_LANES
 #                        KDF parameters for figure 6 (default: read from `coffer encrypt --help`,
 #                        else 256 / 3 / 2); when set, coffer is run with them explicitly
@@ -20,7 +22,7 @@
 # Missing tools are installed (apt-get: age gnupg time argon2 expect python3; cargo: rage),
 # which needs root or sudo the first time.
 # Figures (all from this run): 1 encrypt/decrypt of the big file to /dev/null, 2 file to
-# file vs cat, 3 coffer -T 1 GB/s, 4 peak RSS at 1 MiB / big / 8 GiB, 5 10,000 x 4 KiB
+# file (encrypt and decrypt) vs cat, 3 coffer -T 1 GB/s, 4 peak RSS at 1 MiB / big / 8 GiB, 5 10,000 x 4 KiB
 # files with `-r` (+ age -p on a subset, scaled), 6 the Argon2id KDF vs the argon2 CLI.
 set -euo pipefail
 trap 'echo "compare.sh: FAILED (line $LINENO, exit $?): $BASH_COMMAND" >&2' ERR
@@ -39,6 +41,7 @@ QUICK=${QUICK:-0}
 PEERS=${PEERS-age rage gpg}
 SECTIONS=${SECTIONS:-throughput filecopy rss small kdf}
 COFFER=${COFFER:-1}
+NATIVE=${NATIVE:-1}
 KEEP_DATA=${KEEP_DATA:-1}
 TIMER="python3 $HERE/compare_timer.py"
 PASSPHRASE="correct horse battery staple"
@@ -108,6 +111,14 @@ if [ "$COFFER" = 1 ]; then
     [ -x "$CO" ] || die "coffer binary not found at $CO"
     CO=$(cd "$(dirname "$CO")" && pwd)/$(basename "$CO")
 fi
+# The opt-in build of docs/PERFORMANCE.md: the same source, compiled for this CPU.
+CONAT=""
+if [ "$COFFER" = 1 ] && [ "$NATIVE" = 1 ] && want throughput; then
+    command -v cargo >/dev/null || die "cargo is needed for NATIVE=1 (or set NATIVE=0)"
+    (cd "$ROOT" && RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR="$B/native-target" \
+        cargo build --release --bin coffer)
+    CONAT=$B/native-target/release/coffer
+fi
 
 # ---------------------------------------------------------------------------------------------
 # 2. machine, versions, keys, data
@@ -121,6 +132,7 @@ meta n "$N"; meta quick "$QUICK"; meta big_bytes "$BIG_BYTES"; meta huge_bytes "
 meta big_label "$BIG_L"; meta huge_label "$HUGE_L"; meta small_count "$SMALL_COUNT"; meta age_small "$AGE_SMALL"
 meta peers "$PEERS"; meta sections "$SECTIONS"
 [ -n "$CO" ] && meta v_coffer "$("$CO" --version 2>&1 | head -1) ($CO)"
+[ -n "$CONAT" ] && meta v_coffer_native "the same built with -C target-cpu=native ($CONAT)"
 peer age && meta v_age "age $(age --version)"
 peer rage && meta v_rage "$("$RAGE" --version | head -1)"
 peer gpg && meta v_gpg "$(gpg --version | head -1) / $(gpg --version | sed -n 2p)"
@@ -159,7 +171,27 @@ for i in range(n):
         f.write(os.urandom(4096))
 EOF
 fi
-cat "$BIG" > /dev/null   # into the page cache
+# cache_load FILE...: put FILE in the page cache the way a backup source gets there, through
+# the kernel's readahead. Dropping it first matters: a file written by small writes (as
+# `head -c > file` does) is cached in small folios and reads about half as fast (here ~10
+# vs ~24 GB/s), which would make the figures depend on how each file happened to be written.
+cache_load() {
+    python3 - "$@" <<'EOF'
+import os, sys
+for path in sys.argv[1:]:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # dirty pages cannot be dropped
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        while os.read(fd, 1 << 20):
+            pass
+    finally:
+        os.close(fd)
+EOF
+}
+cache_load "$BIG"
+meta page_cache "each input dropped from the page cache and read back (readahead) before it is timed"
 # the page cache must be able to hold the big file plus its ciphertext
 avail_kib=$(awk '/^MemAvailable/ {print $2}' /proc/meminfo)
 [ $((avail_kib * 1024)) -gt $((BIG_BYTES * 3)) ] || echo "WARNING: MemAvailable is under 3x the big file; it may not stay in the page cache" >&2
@@ -201,6 +233,7 @@ if want throughput; then
         e=${enc//@IN@/$BIG}; eval "${e//@OUT@/$ct}"
         d=${dec//@IN@/$ct}; eval "${d//@OUT@/$pt}"
         roundtrip "$t" "$BIG" "$pt"; rm -f "$pt"
+        cache_load "$BIG" "$ct"
         e=${enc//@IN@/$BIG}; timed "$t.enc" "$BIG_BYTES" "${e//@OUT@/\/dev\/null}"
         d=${dec//@IN@/$ct};  timed "$t.dec" "$BIG_BYTES" "${d//@OUT@/\/dev\/null}"
         # fixed cost (start-up, key setup/KDF): the same on an empty file
@@ -218,6 +251,13 @@ if want throughput; then
         echo "  coffer: default-thread and -T 1 ciphertexts cross-decrypt OK" >&2
         rm -f "$O/coffer-T1.ct"
     fi
+    if [ -n "$CONAT" ]; then
+        run_tool coffer-native "${CE/#$CO/$CONAT} -c @IN@ > @OUT@" "${CD/#$CO/$CONAT} -c @IN@ > @OUT@"
+        cmp "$BIG" <($CD -c "$O/coffer-native.ct") \
+            || die "coffer: the native build's ciphertext does not decrypt with the portable build"
+        echo "  coffer: the native build's ciphertext decrypts with the portable build" >&2
+        rm -f "$O/coffer-native.ct"
+    fi
     if peer age; then run_tool age "age -r $AGEPUB @IN@ > @OUT@" "age -d -i $K/age.key @IN@ > @OUT@"; rm -f "$O/age.ct"; fi
     if peer rage; then run_tool rage "$RAGE -r $AGEPUB @IN@ > @OUT@" "$RAGE -d -i $K/age.key @IN@ > @OUT@"; rm -f "$O/rage.ct"; fi
     if peer gpg; then run_tool gpg "$GPGE -o - @IN@ > @OUT@" "$GPG -d @IN@ > @OUT@"; rm -f "$O/gpg.ct"; fi
@@ -226,13 +266,21 @@ fi
 # ---------------------------------------------------------------------------------------------
 # figure 2: file to file, coffer vs cat, same filesystem, output removed (and synced) before each run
 if want filecopy && [ -n "$CO" ]; then
-    say "figure 2: $BIG_L file -> file (coffer encrypt -o vs cat >), N=$N"
-    timed file.coffer "$BIG_BYTES" "$CE -f -o $O/file.coffer.out $BIG" "rm -f $O/file.coffer.out; sync"
-    timed file.cat "$BIG_BYTES" "cat $BIG > $O/file.cat.out" "rm -f $O/file.cat.out; sync"
-    [ "$(stat -c %s "$O/file.cat.out")" = "$BIG_BYTES" ] || die "cat copy has the wrong size"
+    say "figure 2: $BIG_L file -> file (coffer encrypt/decrypt -o vs cat >), N=$N"
+    # Before each run the previous output is removed and everything synced; the short pause
+    # lets the filesystem settle (freeing and discarding 1 GiB) before the clock starts.
+    settle="sync; sleep 0.5"
+    timed file.coffer "$BIG_BYTES" "$CE -f -o $O/file.coffer.out $BIG" "rm -f $O/file.coffer.out; $settle"
     cmp <($CD -c "$O/file.coffer.out") "$BIG" || die "coffer file-to-file output does not decrypt to the input"
     echo "  file-to-file output decrypts OK" >&2
-    rm -f "$O/file.coffer.out" "$O/file.cat.out"
+    cache_load "$O/file.coffer.out"
+    timed file.coffer.dec "$BIG_BYTES" "$CD -f -o $O/file.coffer.dec.out $O/file.coffer.out" \
+        "rm -f $O/file.coffer.dec.out; $settle"
+    cmp "$O/file.coffer.dec.out" "$BIG" || die "coffer file-to-file decrypt output differs from the input"
+    echo "  file-to-file decrypt output matches the input" >&2
+    timed file.cat "$BIG_BYTES" "cat $BIG > $O/file.cat.out" "rm -f $O/file.cat.out; $settle"
+    [ "$(stat -c %s "$O/file.cat.out")" = "$BIG_BYTES" ] || die "cat copy has the wrong size"
+    rm -f "$O/file.coffer.out" "$O/file.coffer.dec.out" "$O/file.cat.out"
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ def main():
 
     # --- 1: big file to /dev/null
     tools = [("coffer", "coffer (default threads)"), ("coffer-T1", "coffer -T 1"),
+             ("coffer-native", "coffer built with target-cpu=native (opt-in)"),
              ("age", "age (X25519 recipient)"), ("rage", "rage (X25519 recipient)"),
              ("gpg", "gpg --symmetric AES256, --compress-algo none")]
     for op, opname in (("enc", "encrypt"), ("dec", "decrypt")):
@@ -80,14 +81,31 @@ def main():
                 note += "; %s GB/s without it" % f(gbs(x, wall(e0)))
             row("1", "%s %s -> /dev/null: %s" % (opname, big, label), x, note=note)
     c_e, c_d = t("coffer.enc"), t("coffer.dec")
-    for peer in ("age", "rage", "gpg"):
-        for op, opname in (("enc", "encrypt"), ("dec", "decrypt")):
-            c, p = t("coffer." + op), t("%s.%s" % (peer, op))
-            if c and p:
-                row("1", "**coffer / %s %s throughput**" % (peer, opname),
-                    note="**%s x**" % f(ratio(c, p), 2))
+
+    def net_ratio(a, b, op):  # as ratio(), each tool's empty-file run (start-up, KDF) subtracted
+        a0, b0 = t("%s.empty.%s" % (a, op)), t("%s.empty.%s" % (b, op))
+        x, y = t("%s.%s" % (a, op)), t("%s.%s" % (b, op))
+        if not (x and y and a0 and b0) or wall(x) <= wall(a0):
+            return None
+        return (wall(y) - wall(b0)) / (wall(x) - wall(a0))
+
+    for build, bname in (("coffer", "coffer"), ("coffer-native", "coffer native build")):
+        for peer in ("age", "rage", "gpg"):
+            for op, opname in (("enc", "encrypt"), ("dec", "decrypt")):
+                c, p = t("%s.%s" % (build, op)), t("%s.%s" % (peer, op))
+                if c and p:
+                    row("1", "**%s / %s %s throughput**" % (bname, peer, opname),
+                        note="**%s x** whole process; %s x with each one's empty-file cost subtracted" % (
+                            f(ratio(c, p), 2), f(net_ratio(build, peer, op), 2)))
     if c_e and c_d:
         row("1", "**coffer decrypt / encrypt throughput**", note="**%s x**" % f(ratio(c_d, c_e), 2))
+    n_e, n_d = t("coffer-native.enc"), t("coffer-native.dec")
+    if n_e and n_d:
+        row("1", "coffer native build decrypt / encrypt throughput", note="%s x" % f(ratio(n_d, n_e), 2))
+    if c_e and n_e:
+        row("1", "coffer native / portable build encrypt throughput", note="%s x" % f(ratio(n_e, c_e), 2))
+    if c_d and n_d:
+        row("1", "coffer native / portable build decrypt throughput", note="%s x" % f(ratio(n_d, c_d), 2))
     t1e, t1d = t("coffer-T1.enc"), t("coffer-T1.dec")
     if c_e and t1e:
         row("1", "coffer default threads / -T 1 encrypt throughput", note="%s x (%s cores)" % (
@@ -96,14 +114,20 @@ def main():
         row("1", "coffer default threads / -T 1 decrypt throughput", note="%s x" % f(ratio(c_d, t1d), 2))
 
     # --- 2: file to file
-    fc, cat = t("file.coffer"), t("file.cat")
+    fc, fd, cat = t("file.coffer"), t("file.coffer.dec"), t("file.cat")
     if fc:
         row("2", "`coffer encrypt -f -o out` %s file -> new file" % big, fc)
+    if fd:
+        row("2", "`coffer decrypt -f -o out` %s ciphertext -> new file" % big, fd)
     if cat:
         row("2", "`cat big > copy` %s file -> new file" % big, cat)
-    if fc and cat:
-        row("2", "**coffer / cat file-to-file throughput**", note="**%s x** (coffer takes %s x cat's time)" % (
-            f(ratio(fc, cat), 2), f(wall(fc) / wall(cat), 2)))
+    for x, op, opname in ((fc, "enc", "encrypt"), (fd, "dec", "decrypt")):
+        if x and cat:
+            e0 = t("coffer.empty." + op)
+            net = (wall(cat) / (wall(x) - wall(e0))) if e0 and wall(x) > wall(e0) else None
+            row("2", "**coffer %s / cat file-to-file throughput**" % opname,
+                note="**%s x** (coffer takes %s x cat's time); %s x with coffer's empty-file cost subtracted" % (
+                    f(ratio(x, cat), 2), f(wall(x) / wall(cat), 2), f(net, 2)))
 
     # --- 3: single-thread throughput
     if t1e:
@@ -173,7 +197,7 @@ def main():
     print("- machine: %s x %s, %s, %s RAM, %s; scratch fs %s" % (
         m.get("nproc", "?"), m.get("cpu", "?"), m.get("kernel", "?"), m.get("memory", "?"),
         m.get("os", "?"), m.get("fs", "?")))
-    vers = [m[k] for k in ("v_coffer", "v_age", "v_rage", "v_gpg") if k in m]
+    vers = [m[k] for k in ("v_coffer", "v_coffer_native", "v_age", "v_rage", "v_gpg") if k in m]
     if vers:
         print("- versions: " + "; ".join(vers))
     print("- %s runs per figure after 1 warm-up (empty-file and KDF figures: %s), medians; wall time "
@@ -187,6 +211,8 @@ def main():
     rt = [k[3:] for k in m if k.startswith("rt_")]
     if rt:
         print("- round trips checked with cmp: " + ", ".join(rt))
+    if "page_cache" in m:
+        print("- page cache: " + m["page_cache"])
     print()
     print("| # | measurement | median wall s (min-max) | GB/s | peak RSS MiB | ratio / note |")
     print("|---|---|---|---|---|---|")

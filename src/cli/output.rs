@@ -63,6 +63,8 @@ pub fn install_signal_handler() {
 pub struct TempOutput {
     file: Option<NamedTempFile>,
     dest: PathBuf,
+    /// Blocks were reserved past the end of the file ([`reserve_blocks`]).
+    reserved: bool,
 }
 
 impl TempOutput {
@@ -84,6 +86,7 @@ impl TempOutput {
         Ok(TempOutput {
             file: Some(file),
             dest: dest.to_path_buf(),
+            reserved: false,
         })
     }
 
@@ -104,8 +107,22 @@ impl TempOutput {
             .try_clone()
     }
 
+    /// Reserves disk blocks for `len` bytes ahead of positional writes; see
+    /// [`reserve_blocks`].
+    pub fn reserve(&mut self, len: u64) {
+        self.reserved = reserve_blocks(self.as_file(), len);
+    }
+
     /// Renames the file into place; without `overwrite`, fails if `dest` exists.
     pub fn persist(mut self, overwrite: bool) -> io::Result<()> {
+        if self.reserved {
+            // Blocks reserved past the end (the input shrank while it was read) would stay
+            // allocated: truncating to the current length releases them. Best effort.
+            let file = self.as_file();
+            if let Ok(meta) = file.metadata() {
+                let _ = file.set_len(meta.len());
+            }
+        }
         let file = self.file.take().expect("present until persisted");
         let temp_path = file.path().to_path_buf();
         let _gate = shared_gate();
@@ -130,6 +147,25 @@ impl Drop for TempOutput {
             live().retain(|p| *p != path);
         }
     }
+}
+
+/// Reserves disk blocks for the first `len` bytes of `file` without changing its length
+/// (`fallocate` with `FALLOC_FL_KEEP_SIZE`), returning whether it did. The pipeline's
+/// positional writes then land in allocated blocks and skip ext4's per-page
+/// delayed-allocation work: file-to-file encryption ran about 12% faster
+/// (docs/PERFORMANCE.md). The length stays what was written, so a wrong guess cannot add
+/// bytes to the output. Best effort: where it is unsupported the filesystem allocates as
+/// it goes, and an error that matters (a full disk) comes back from the writes.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn reserve_blocks(file: &File, len: u64) -> bool {
+    use rustix::fs::{fallocate, FallocateFlags};
+    len > 0 && fallocate(file, FallocateFlags::KEEP_SIZE, 0, len).is_ok()
+}
+
+/// See the Linux version: elsewhere the filesystem allocates as it goes.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub fn reserve_blocks(_file: &File, _len: u64) -> bool {
+    false
 }
 
 /// A file handle on stdout (a dup of fd 1): unbuffered, unlike `io::Stdout`.
@@ -227,9 +263,14 @@ impl Output {
     }
 
     /// The temporary file behind a regular-file output, for positional writes by the
-    /// pipeline's workers (nothing may have gone through [`Output::writer`]).
-    pub fn temp_file(&self) -> Option<&File> {
-        self.temp.as_ref().map(TempOutput::as_file)
+    /// pipeline's workers (nothing may have gone through [`Output::writer`]), with disk
+    /// blocks reserved for `expected_len` bytes when that is known.
+    pub fn temp_file(&mut self, expected_len: Option<u64>) -> Option<&File> {
+        let temp = self.temp.as_mut()?;
+        if let Some(len) = expected_len {
+            temp.reserve(len);
+        }
+        Some(temp.as_file())
     }
 
     /// Flushes and renames the output into place.
@@ -264,4 +305,51 @@ pub fn exists_error(name: &str) -> CliError {
 /// Whether two files are the same (device and inode).
 pub fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
     a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileExt;
+
+    /// The output keeps exactly the bytes written, and blocks reserved past them are
+    /// released on persist: what happens when an input shrinks while it is encrypted.
+    #[test]
+    fn reserved_blocks_past_the_written_length_are_released_on_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.coffer");
+        let mut temp = TempOutput::create(&dest).unwrap();
+        temp.reserve(8 << 20);
+        let meta = temp.as_file().metadata().unwrap();
+        assert_eq!(meta.len(), 0, "reserving must not change the length");
+        if cfg!(target_os = "linux") {
+            assert!(temp.reserved, "fallocate failed on the test's filesystem");
+            assert!(
+                meta.blocks() * 512 >= 8 << 20,
+                "only {} blocks",
+                meta.blocks()
+            );
+        }
+        temp.as_file().write_all_at(b"ciphertext", 0).unwrap();
+        temp.persist(false).unwrap();
+        let meta = fs::metadata(&dest).unwrap();
+        assert_eq!(meta.len(), 10);
+        assert!(
+            meta.blocks() * 512 < 1 << 20,
+            "{} blocks still allocated",
+            meta.blocks()
+        );
+    }
+
+    /// A reservation that turns out too small is harmless: writes go past it.
+    #[test]
+    fn writes_past_the_reserved_length_extend_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.coffer");
+        let mut temp = TempOutput::create(&dest).unwrap();
+        temp.reserve(4096);
+        temp.as_file().write_all_at(&[7; 10_000], 0).unwrap();
+        temp.persist(false).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), vec![7; 10_000]);
+    }
 }

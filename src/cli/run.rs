@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
+use coffer::stream::{chunks_len, plaintext_len, PREFIX_LEN};
 use coffer::{Decryptor, Encryptor, KdfParams, KeyCache, Limits, PassphraseKey, PipelineOptions};
 use zeroize::Zeroizing;
 
@@ -341,7 +342,10 @@ fn encrypt_file(
         })?;
         writer.finish().map_err(|e| write_error(&job.target, e))?;
         bytes
-    } else if let Some(file) = output.temp_file() {
+    } else if let Some(file) = output.temp_file(size.map(|size| {
+        // The ciphertext length, if the input keeps its size while it is read.
+        (encryptor.header().len() + PREFIX_LEN) as u64 + chunks_len(size)
+    })) {
         encryptor.encrypt_to_file(input, file, options)?
     } else {
         encryptor.encrypt(input, output.writer(), options)?
@@ -367,7 +371,11 @@ fn decrypt_file(
             CopyError::Read(e) => CliError::lib(coffer::Error::from_io(e)),
             CopyError::Write(e) => write_error(&job.target, e),
         })?
-    } else if let Some(file) = output.temp_file() {
+    } else if let Some(file) = output.temp_file(size.and_then(|size| {
+        // The plaintext length, if the ciphertext's length is a valid one.
+        let chunks = size.checked_sub((decryptor.header().len() + PREFIX_LEN) as u64)?;
+        plaintext_len(chunks).ok()
+    })) {
         decryptor.decrypt_to_file(&file_key, file, options)?
     } else {
         decryptor.decrypt(&file_key, output.writer(), options)?
