@@ -331,6 +331,34 @@ fn missing_input_file_is_an_io_error_with_exit_1() {
     assert_eq!(files_below(fx.dir()), vec![std::path::PathBuf::from("pw")]);
 }
 
+#[test]
+fn output_into_a_missing_directory_says_so_in_one_line_with_exit_1() {
+    let fx = Fx::new();
+    let plain = data(3 * 1024 * 1024, 9);
+    fx.write("p", &plain);
+    fx.make_encrypted("q", &plain[..1000]);
+    let before = fx.snapshot();
+    for r in [
+        fx.encrypt_args(["-o", "missing/p.coffer", "p"]),
+        fx.decrypt(["-o", "missing/q", "q.coffer"]),
+    ] {
+        r.expect(1);
+        let first = r.stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.ends_with("directory missing does not exist"),
+            "error line:\n{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("hint:"), "no hint:\n{}", r.stderr);
+        assert!(
+            !r.stderr.contains(".coffer-tmp"),
+            "temp path leaked:\n{}",
+            r.stderr
+        );
+        assert_eq!(fx.snapshot(), before);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Passphrase sources
 // ---------------------------------------------------------------------------------------

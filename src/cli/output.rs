@@ -58,6 +58,14 @@ pub fn install_signal_handler() {
     });
 }
 
+/// The directory `path` is in (`.` for a bare file name).
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 /// A temporary output file that becomes `dest` on [`TempOutput::persist`] and vanishes
 /// otherwise.
 pub struct TempOutput {
@@ -70,10 +78,7 @@ pub struct TempOutput {
 impl TempOutput {
     /// Creates the temporary file beside `dest`.
     pub fn create(dest: &Path) -> io::Result<TempOutput> {
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
+        let dir = directory_of(dest);
         let _gate = shared_gate();
         if CLOSING.load(Ordering::SeqCst) {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
@@ -246,7 +251,16 @@ impl Output {
                     }
                 }
                 let temp = TempOutput::create(path).map_err(|e| {
-                    CliError::io_while(format_args!("creating a temporary file for {name}"), &e)
+                    let dir = directory_of(path);
+                    if e.kind() == io::ErrorKind::NotFound && !dir.is_dir() {
+                        CliError::io(format!(
+                            "cannot write {name}: directory {} does not exist",
+                            dir.display()
+                        ))
+                        .hint("create it first (--output-dir creates missing directories)")
+                    } else {
+                        CliError::io_while(format_args!("creating a temporary file for {name}"), &e)
+                    }
                 })?;
                 let file = temp.handle().map_err(|e| CliError::io_while(&name, &e))?;
                 Ok(Output {
