@@ -817,3 +817,92 @@ fn decrypt_of_a_good_copy_of_the_base_file_succeeds() {
     fs::remove_file(fx.p("t.bin")).unwrap();
     fx.verify(["-q", "t.bin.coffer"]).expect(0);
 }
+
+/// Files of 1 MiB and more are decrypted by the parallel pipeline straight into a
+/// temporary file whose blocks are reserved from the ciphertext's length. Tampering
+/// anywhere in such a file, including lengths that predict a plaintext size and lengths
+/// that cannot, must still leave nothing behind, and the intact file must come back
+/// byte for byte (no reserved tail).
+#[test]
+fn pipeline_sized_files_leave_nothing_behind_for_any_tamper_class() {
+    let fx = Fx::new();
+    // Three 1 MiB batches and a short final chunk.
+    let plain = data(3 * 1024 * 1024 + 700, 77);
+    let (_, ct_path) = fx.make_encrypted("big.bin", &plain);
+    let good = fs::read(&ct_path).unwrap();
+    fs::remove_file(fx.p("big.bin")).unwrap();
+
+    let chunk = |i| chunk_offset(&good, i);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("bit flip in the second batch", {
+            let mut ct = good.clone();
+            ct[chunk(70) + 9] ^= 0x20;
+            ct
+        }),
+        ("bit flip in the final chunk's tag", {
+            let mut ct = good.clone();
+            *ct.last_mut().unwrap() ^= 1;
+            ct
+        }),
+        ("two chunks of one batch swapped", {
+            let mut ct = good.clone();
+            let (a, b) = (chunk(3), chunk(4));
+            let first = ct[a..b].to_vec();
+            ct.copy_within(b..b + (b - a), a);
+            ct[b..b + first.len()].copy_from_slice(&first);
+            ct
+        }),
+        ("cut inside a chunk (a valid-looking length)", {
+            let mut ct = good.clone();
+            ct.truncate(chunk(100) + 5000);
+            ct
+        }),
+        ("cut at a chunk boundary", {
+            let mut ct = good.clone();
+            ct.truncate(chunk(128));
+            ct
+        }),
+        ("one trailing byte", {
+            let mut ct = good.clone();
+            ct.push(0);
+            ct
+        }),
+        ("a whole extra batch appended", {
+            let mut ct = good.clone();
+            ct.extend(std::iter::repeat_n(0x5a, 1024 * 1024));
+            ct
+        }),
+    ];
+    for (what, ct) in cases {
+        fs::write(&ct_path, &ct).unwrap();
+        let before = fx.snapshot();
+        for args in [
+            vec!["-q", "big.bin.coffer"],
+            vec!["-q", "-o", "restored.bin", "big.bin.coffer"],
+            vec!["-q", "-T", "1", "-o", "restored.bin", "big.bin.coffer"],
+        ] {
+            let r = fx.decrypt(&args);
+            r.expect(4);
+            assert_no_panic(&r.stderr);
+            assert_eq!(
+                r.stderr
+                    .lines()
+                    .filter(|l| l.starts_with("coffer: error:"))
+                    .count(),
+                1,
+                "{what}, {args:?}: want one error line:\n{}",
+                r.stderr
+            );
+            assert_eq!(
+                fx.snapshot(),
+                before,
+                "{what}, {args:?}: output or temporary file left behind, or input changed"
+            );
+        }
+    }
+
+    fs::write(&ct_path, &good).unwrap();
+    fx.decrypt(["-q", "-o", "restored.bin", "big.bin.coffer"])
+        .expect(0);
+    assert!(fx.read("restored.bin") == plain, "intact file round trip");
+}
