@@ -112,6 +112,16 @@ def main():
             f(ratio(c_e, t1e), 2), m.get("nproc", "?")))
     if c_d and t1d:
         row("1", "coffer default threads / -T 1 decrypt throughput", note="%s x" % f(ratio(c_d, t1d), 2))
+    pair, e1, e0 = t("coffer-T1.pair.enc"), t("coffer-T1.empty.enc"), t("coffer.empty.enc")
+    if pair and t1e and e1 and e0 and c_e:
+        # Fixed cost (start-up, floor KDF) subtracted everywhere; the two processes of the
+        # pair pay theirs at the same time.
+        machine = 2 * (wall(t1e) - wall(e1)) / (wall(pair) - wall(e1))
+        pipeline = (wall(t1e) - wall(e1)) / (wall(c_e) - wall(e0))
+        row("1", "two `coffer -T 1` encrypts at once (each the whole %s)" % big, pair,
+            note="what two busy cores give here: **%s x** one process alone (linear: 2.00 x); "
+                 "the pipeline's default threads / -T 1: **%s x** (empty-file costs subtracted)" % (
+                     f(machine, 2), f(pipeline, 2)))
 
     # --- 2: file to file
     fc, fd, cat = t("file.coffer"), t("file.coffer.dec"), t("file.cat")
