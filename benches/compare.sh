@@ -21,9 +21,11 @@
 #         KEEP_DATA=0            delete the test data at the end
 # Missing tools are installed (apt-get: age gnupg time argon2 expect python3; cargo: rage),
 # which needs root or sudo the first time.
-# Figures (all from this run): 1 encrypt/decrypt of the big file to /dev/null, 2 file to
-# file (encrypt and decrypt) vs cat, 3 coffer -T 1 GB/s, 4 peak RSS at 1 MiB / big / 8 GiB, 5 10,000 x 4 KiB
-# files with `-r` (+ age -p on a subset, scaled), 6 the Argon2id KDF vs the argon2 CLI.
+# Figures (all from this run): 1 encrypt/decrypt of the big file to /dev/null (coffer, its
+# -T 1 and native builds, the peers; two -T 1 processes at once for the machine's 2-core
+# scaling), 2 file to file (encrypt and decrypt) vs cat, 3 coffer -T 1 GB/s, 4 peak RSS at
+# 1 MiB / big / 8 GiB, 5 10,000 x 4 KiB files with `-r` (+ age -p on a subset, scaled),
+# 6 the Argon2id KDF vs the argon2 CLI.
 set -euo pipefail
 trap 'echo "compare.sh: FAILED (line $LINENO, exit $?): $BASH_COMMAND" >&2' ERR
 
