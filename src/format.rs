@@ -13,7 +13,7 @@ use crate::kdf::{KdfParams, SALT_LEN};
 use crate::keys::{
     fill_random, FileKey, PassphraseKey, CHECK_LEN, FILE_KEY_LEN, HEADER_NONCE_LEN, MAC_LEN,
 };
-use crate::stream::read_full;
+use crate::stream::{chunks_len, plaintext_len, read_full, PREFIX_LEN};
 
 /// The first eight bytes of every coffer file: a high byte (catches 7-bit channels),
 /// the name, and a line feed (catches newline translation).
@@ -303,6 +303,29 @@ impl Header {
         self.raw.is_empty()
     }
 
+    /// Where chunk 0 starts in a file with this header: after it and the payload prefix.
+    pub fn chunks_offset(&self) -> u64 {
+        (self.len() + PREFIX_LEN) as u64
+    }
+
+    /// The length of a whole file with this header and `plaintext_len` bytes of plaintext.
+    pub fn file_len(&self, plaintext_len: u64) -> u64 {
+        self.chunks_offset() + chunks_len(plaintext_len)
+    }
+
+    /// The plaintext length of a whole file of `file_len` bytes with this header, or the
+    /// error a reader must give for that length.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] when the length cannot end in a valid final chunk (see
+    /// [`crate::stream::plaintext_len`]).
+    pub fn plaintext_len(&self, file_len: u64) -> Result<u64> {
+        let chunks = file_len
+            .checked_sub(self.chunks_offset())
+            .ok_or(Error::Truncated { at_chunk: None })?;
+        plaintext_len(chunks)
+    }
+
     /// Checks the MAC over the header bytes as read, in constant time.
     ///
     /// # Errors
@@ -388,6 +411,25 @@ mod tests {
         };
         let opened = slot.unwrap(&k, &parsed.header_nonce).unwrap().unwrap();
         assert_eq!(opened.expose(), file_key.expose());
+    }
+
+    #[test]
+    fn file_and_plaintext_lengths_are_inverse_and_short_files_are_truncated() {
+        let header = Header::seal(&FileKey::from_bytes([5; 32]), [2; 32], &[&key()]);
+        for len in [0, 1, 16383, 16384, 16385, 3 << 20] {
+            let file_len = header.file_len(len);
+            assert_eq!(header.plaintext_len(file_len).unwrap(), len, "{len}");
+        }
+        assert_eq!(
+            header.file_len(0),
+            header.chunks_offset() + crate::stream::TAG_LEN as u64
+        );
+        for short in [0, header.len() as u64, header.chunks_offset()] {
+            assert!(
+                matches!(header.plaintext_len(short), Err(Error::Truncated { .. })),
+                "{short}"
+            );
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::kdf::{KdfParams, Limits, SALT_LEN};
 use crate::keys::{FileKey, Passphrase, PassphraseKey, HEADER_NONCE_LEN};
 use crate::pipeline::{self, PipelineOptions};
 use crate::stream::{
-    ChunkCipher, DecryptReader, EncryptWriter, PayloadPrefix, SeekableReader, PREFIX_LEN,
+    ChunkCipher, DecryptReader, EncryptWriter, PayloadPrefix, SeekableReader,
     SALT_LEN as PAYLOAD_SALT_LEN,
 };
 
@@ -107,9 +107,8 @@ impl Encryptor {
         options: &PipelineOptions,
     ) -> Result<u64> {
         file.write_all_at(self.header.as_bytes(), 0)?;
-        let prefix_at = self.header.len() as u64;
-        file.write_all_at(&self.prefix.to_bytes(), prefix_at)?;
-        let chunks_at = prefix_at + PREFIX_LEN as u64;
+        file.write_all_at(&self.prefix.to_bytes(), self.header.len() as u64)?;
+        let chunks_at = self.header.chunks_offset();
         pipeline::encrypt_at(&self.cipher, input, file, chunks_at, options)
     }
 }
@@ -308,7 +307,6 @@ impl<R: Read + Seek> Decryptor<R> {
     /// As [`SeekableReader::new`], plus [`Error::CommitmentMismatch`].
     pub fn into_seekable(mut self, file_key: &FileKey) -> Result<SeekableReader<R>> {
         let cipher = self.payload_cipher(file_key)?;
-        let chunks_offset = (self.header.len() + PREFIX_LEN) as u64;
-        SeekableReader::new(self.reader, cipher, chunks_offset)
+        SeekableReader::new(self.reader, cipher, self.header.chunks_offset())
     }
 }

@@ -583,17 +583,18 @@ fn empty_passphrase_is_refused_on_encrypt() {
     assert_no_temp_files(fx.dir());
 }
 
-#[test]
-fn kdf_memory_below_the_floor_is_refused_naming_memory() {
+/// `coffer encrypt` of a one-byte file with these KDF memory (MiB) and passes and one
+/// lane, which must be refused: exit 2 and no output. Returns the run for its message.
+fn encrypt_with_kdf(memory: &str, passes: &str) -> Run {
     let fx = Fx::new();
     fx.write("k", b"k");
     let pw = fx.passfile();
     let r = fx.run([
         "encrypt",
         "--kdf-memory",
-        "18",
+        memory,
         "--kdf-passes",
-        "2",
+        passes,
         "--kdf-lanes",
         "1",
         "--passphrase-file",
@@ -601,35 +602,25 @@ fn kdf_memory_below_the_floor_is_refused_naming_memory() {
         "k",
     ]);
     r.expect(2);
+    assert!(!fx.p("k.coffer").exists());
+    r
+}
+
+#[test]
+fn kdf_memory_below_the_floor_is_refused_naming_memory() {
+    let r = encrypt_with_kdf("18", "2");
     assert!(r.stderr.contains("memory"), "{}", r.stderr);
     assert!(
         r.stderr.contains("19"),
         "message should give the floor:\n{}",
         r.stderr
     );
-    assert!(!fx.p("k.coffer").exists());
 }
 
 #[test]
 fn kdf_passes_below_the_floor_is_refused_naming_passes() {
-    let fx = Fx::new();
-    fx.write("k", b"k");
-    let pw = fx.passfile();
-    let r = fx.run([
-        "encrypt",
-        "--kdf-memory",
-        "19",
-        "--kdf-passes",
-        "1",
-        "--kdf-lanes",
-        "1",
-        "--passphrase-file",
-        pw.to_str().unwrap(),
-        "k",
-    ]);
-    r.expect(2);
+    let r = encrypt_with_kdf("19", "1");
     assert!(r.stderr.contains("passes"), "{}", r.stderr);
-    assert!(!fx.p("k.coffer").exists());
 }
 
 /// The defaults are the library's (`coffer::kdf::DEFAULT_*`, measured on the reference
@@ -1057,24 +1048,8 @@ fn json_summary_of_a_multi_file_encrypt_counts_one_derivation() {
 
 #[test]
 fn kdf_parameters_above_the_reader_caps_are_refused_on_encrypt_with_exit_2() {
-    let fx = Fx::new();
-    fx.write("k", b"k");
-    let pw = fx.passfile();
-    let r = fx.run([
-        "encrypt",
-        "--kdf-memory",
-        "19",
-        "--kdf-passes",
-        "17",
-        "--kdf-lanes",
-        "1",
-        "--passphrase-file",
-        pw.to_str().unwrap(),
-        "k",
-    ]);
-    r.expect(2);
+    let r = encrypt_with_kdf("19", "17");
     assert!(r.stderr.contains("passes"), "{}", r.stderr);
-    assert!(!fx.p("k.coffer").exists());
 }
 
 #[test]

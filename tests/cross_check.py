@@ -123,6 +123,16 @@ def decrypt_payload(input_key, payload, context, released):
         return
 
 
+def reference_decrypt(input_key, payload, context):
+    """decrypt_payload, collected: (the plaintext released, the PayloadError or None)."""
+    released = bytearray()
+    try:
+        decrypt_payload(input_key, payload, context, released)
+    except PayloadError as e:
+        return bytes(released), e
+    return bytes(released), None
+
+
 def encrypt_payload(input_key, salt, context, plaintext):
     key, base_nonce, commitment = derive(input_key, salt, context)
     aead = AESGCM(key)
@@ -242,17 +252,12 @@ def check_coffer_vectors():
             check(open_slot(slot, pw.encode(), header[16:48]) == key,
                   f"{name}: slot {i} unwraps the recorded file key")
         # Payload: independent reference implementation.
-        out = bytearray()
-        try:
-            decrypt_payload(key, payload, COFFER_CONTEXT, out)
-            err = None
-        except PayloadError as e:
-            err = e
+        out, err = reference_decrypt(key, payload, COFFER_CONTEXT)
         check(err is None and len(out) == v["plaintext_len"] and sha256(out) == v["plaintext_sha256"],
               f"{name}: reference decryption ({err})")
-        plaintexts[name] = bytes(out)
+        plaintexts[name] = out
         # Produce: the reference implementation re-encrypts to the same payload bytes.
-        check(encrypt_payload(key, payload[:24], COFFER_CONTEXT, bytes(out)) == payload,
+        check(encrypt_payload(key, payload[:24], COFFER_CONTEXT, out) == payload,
               f"{name}: reference encryption reproduces the payload")
         # The final chunk is short, and its length follows from the plaintext length.
         n = v["plaintext_len"]
@@ -280,15 +285,10 @@ def check_coffer_vectors():
 
         if v["layer"] == "payload" and len(data) >= hl:
             payload = data[hl:]
-            out = bytearray()
-            try:
-                decrypt_payload(key, payload, COFFER_CONTEXT, out)
-                err = None
-            except PayloadError as e:
-                err = e
+            out, err = reference_decrypt(key, payload, COFFER_CONTEXT)
             check(err is not None, f"{name}: reference decryption refuses the payload")
             if err is not None:
-                check(bytes(out) == allowed,
+                check(out == allowed,
                       f"{name}: reference released {len(out)} bytes, expected {len(allowed)}")
                 # Same class as coffer's, up to coffer's refinement of "a prefix of the
                 # last segment authenticates" into trailing_data.
@@ -343,12 +343,7 @@ def check_wycheproof():
             tc = f"wycheproof tcId {t['tcId']} ({t['comment']})"
             key, ctx = bytes.fromhex(t["key"]), bytes.fromhex(t["ctx"])
             ct = zlib.decompress(bytes.fromhex(t["ct"]))
-            out = bytearray()
-            try:
-                decrypt_payload(key, ct, ctx, out)
-                err = None
-            except PayloadError as e:
-                err = e
+            out, err = reference_decrypt(key, ct, ctx)
             if t.get("aeadKey"):
                 k, n, _ = derive(key, ct[:24], ctx)
                 check(k.hex() == t["aeadKey"] and n.hex() == t["baseNonce"], f"{tc}: derived key and nonce")

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use coffer::format::{Slot, VERSION};
-use coffer::stream::{plaintext_len, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PREFIX_LEN};
+use coffer::stream::{CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE};
 use coffer::Header;
 use serde_json::{json, Map, Value};
 
@@ -77,16 +77,11 @@ fn layout(path: &Path) -> Result<Layout, CliError> {
         .map_err(|e| CliError::io(e.to_string()))?
         .len();
     let header = Header::read_from(&mut file)?;
-    let chunks_offset = (header.len() + PREFIX_LEN) as u64;
-    let plaintext = match file_len.checked_sub(chunks_offset) {
-        Some(chunks) => plaintext_len(chunks),
-        None => Err(coffer::Error::Truncated { at_chunk: None }),
-    };
     Ok(Layout {
-        header,
         file_len,
-        chunks_offset,
-        plaintext,
+        chunks_offset: header.chunks_offset(),
+        plaintext: header.plaintext_len(file_len),
+        header,
     })
 }
 

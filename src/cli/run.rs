@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-use coffer::stream::{chunks_len, plaintext_len, PREFIX_LEN};
 use coffer::{Decryptor, Encryptor, KdfParams, KeyCache, Limits, PassphraseKey, PipelineOptions};
 use zeroize::Zeroizing;
 
@@ -332,10 +331,9 @@ fn encrypt_file(
     let mut output = Output::open(&job.target, ctx.mkdir)?;
     let encryptor = Encryptor::new(&[key]);
     let bytes = if is_small(size) {
-        let writer = encryptor
+        let mut writer = encryptor
             .writer(output.writer())
             .map_err(|e| write_error(&job.target, e))?;
-        let mut writer = writer;
         let bytes = copy(&mut input, &mut writer).map_err(|e| match e {
             CopyError::Read(e) => CliError::io_while("reading", &e),
             CopyError::Write(e) => write_error(&job.target, e),
@@ -344,7 +342,7 @@ fn encrypt_file(
         bytes
     } else if let Some(file) = output.temp_file(size.map(|size| {
         // The ciphertext length, if the input keeps its size while it is read.
-        (encryptor.header().len() + PREFIX_LEN) as u64 + chunks_len(size)
+        encryptor.header().file_len(size)
     })) {
         encryptor.encrypt_to_file(input, file, options)?
     } else {
@@ -373,8 +371,7 @@ fn decrypt_file(
         })?
     } else if let Some(file) = output.temp_file(size.and_then(|size| {
         // The plaintext length, if the ciphertext's length is a valid one.
-        let chunks = size.checked_sub((decryptor.header().len() + PREFIX_LEN) as u64)?;
-        plaintext_len(chunks).ok()
+        decryptor.header().plaintext_len(size).ok()
     })) {
         decryptor.decrypt_to_file(&file_key, file, options)?
     } else {
