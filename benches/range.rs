@@ -6,7 +6,9 @@
 use std::hint::black_box;
 use std::io::{self, Read, Seek, SeekFrom};
 
-use coffer::stream::{chunks_len, ChunkCipher, SeekableReader, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE};
+use coffer::internals::stream::{
+    chunks_len, ChunkCipher, SeekableReader, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE,
+};
 use coffer::FileKey;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
-use coffer::pipeline::{self, PipelineOptions};
-use coffer::stream::{
+use coffer::internals::pipeline::{self, PipelineOptions};
+use coffer::internals::stream::{
     ChunkCipher, DecryptReader, EncryptWriter, PayloadPrefix, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE,
     PREFIX_LEN,
 };

@@ -62,11 +62,27 @@ pub enum Error {
         unit: &'static str,
     },
 
-    /// No slot of the header opened with the keys offered (wrong passphrase).
-    #[error("no key slot opens with this passphrase (wrong passphrase?)")]
+    /// No slot of the header opened with the credentials offered (a wrong passphrase or
+    /// key file, or none of the file's own).
+    #[error("no key slot opens with the {} given", if *.offered == 1 { "credential" } else { "credentials" })]
     NoSlotOpened {
+        /// How many credentials were tried.
+        offered: usize,
         /// How many slots the header has that this reader cannot use at all.
         unsupported_slots: usize,
+    },
+
+    /// A key file's text is not a valid key (typo, truncation, wrong kind of key).
+    #[error("not a valid coffer key file: {0}")]
+    InvalidKeyFile(&'static str),
+
+    /// A header to be written would not fit the format's limits.
+    #[error("{slots} slot(s) need a {bytes}-byte header; a header holds 1 to 16 slots and at most 4096 bytes")]
+    HeaderTooLarge {
+        /// The slots asked for.
+        slots: usize,
+        /// The header length they need.
+        bytes: usize,
     },
 
     /// The header MAC, or a slot whose check value matched, failed to authenticate.
@@ -127,8 +143,8 @@ pub enum Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// No slot opened (wrong passphrase).
-    WrongPassphrase,
+    /// No slot opened with the credentials given (wrong passphrase or key file).
+    WrongKey,
     /// The file failed authentication: tampered, corrupted, truncated, trailing data.
     Authentication,
     /// Not a coffer file, an unsupported version, a malformed header, or parameters over
@@ -146,7 +162,7 @@ impl ErrorKind {
     /// A stable snake_case name for JSON reports.
     pub fn name(self) -> &'static str {
         match self {
-            ErrorKind::WrongPassphrase => "wrong_passphrase",
+            ErrorKind::WrongKey => "wrong_key",
             ErrorKind::Authentication => "authentication",
             ErrorKind::Format => "format",
             ErrorKind::Usage => "usage",
@@ -160,7 +176,7 @@ impl Error {
     /// The class this error belongs to.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::NoSlotOpened { .. } => ErrorKind::WrongPassphrase,
+            Error::NoSlotOpened { .. } => ErrorKind::WrongKey,
             Error::HeaderAuthentication
             | Error::CommitmentMismatch
             | Error::ChunkAuthentication { .. }
@@ -173,6 +189,8 @@ impl Error {
             | Error::MessageTooLong => ErrorKind::Format,
             Error::KdfBelowFloor { .. }
             | Error::KdfAboveCap { .. }
+            | Error::InvalidKeyFile(_)
+            | Error::HeaderTooLarge { .. }
             | Error::RangeOutOfBounds { .. } => ErrorKind::Usage,
             Error::Interrupted => ErrorKind::Interrupted,
             Error::Io(_) => ErrorKind::Io,

@@ -10,7 +10,6 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::keys::Passphrase;
 
 /// Bytes of Argon2id output (the passphrase key).
 pub const OUTPUT_LEN: usize = 32;
@@ -184,7 +183,7 @@ impl KdfParams {
     /// [`Error::InvalidHeader`] if Argon2 rejects the parameters.
     pub fn derive(
         &self,
-        passphrase: &Passphrase,
+        passphrase: &[u8],
         salt: &[u8; SALT_LEN],
     ) -> Result<Zeroizing<[u8; OUTPUT_LEN]>> {
         let params = Params::new(self.memory_kib, self.passes, self.lanes, Some(OUTPUT_LEN))
@@ -192,7 +191,7 @@ impl KdfParams {
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let mut out = Zeroizing::new([0u8; OUTPUT_LEN]);
         argon
-            .hash_password_into(passphrase.expose(), salt, out.as_mut())
+            .hash_password_into(passphrase, salt, out.as_mut())
             .map_err(|_| Error::InvalidHeader("Argon2id rejected its inputs"))?;
         DERIVATIONS.fetch_add(1, Ordering::Relaxed);
         Ok(out)
@@ -280,12 +279,12 @@ mod tests {
     #[test]
     fn derivation_matches_rfc9106_shape_and_counts() {
         let before = derivation_count();
-        let pass = Passphrase::new(b"password".to_vec());
+        let pass = b"password";
         let a = KdfParams::new(19, 2, 1)
-            .derive(&pass, &[1; SALT_LEN])
+            .derive(pass, &[1; SALT_LEN])
             .unwrap();
         let b = KdfParams::new(19, 2, 1)
-            .derive(&pass, &[2; SALT_LEN])
+            .derive(pass, &[2; SALT_LEN])
             .unwrap();
         assert_ne!(*a, *b, "salt must change the output");
         assert!(derivation_count() >= before + 2);

@@ -1,5 +1,6 @@
-//! The key schedule (FORMAT.md, "Key schedule"): every secret type, and every place a
-//! secret is derived from another. Secrets are zeroized on drop and redacted in `Debug`.
+//! The key schedule (FORMAT.md, "Key schedule"): the secret types and the CSPRNG, and
+//! every derivation from one secret to another. No other module derives a secret.
+//! Secrets are zeroized on drop and redacted in `Debug`.
 
 use std::fmt;
 
@@ -11,9 +12,6 @@ use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::error::Result;
-use crate::kdf::{KdfParams, Limits, OUTPUT_LEN, SALT_LEN};
-
 /// Bytes of a file key.
 pub const FILE_KEY_LEN: usize = 32;
 /// Bytes of the per-file header nonce.
@@ -22,20 +20,34 @@ pub const HEADER_NONCE_LEN: usize = 32;
 pub const CHECK_LEN: usize = 32;
 /// Bytes of the header MAC (HMAC-SHA-256).
 pub const MAC_LEN: usize = 32;
+/// Bytes of a slot's wrap key.
+pub const WRAP_KEY_LEN: usize = 32;
 
 /// HKDF info for the wrap key and check value of a passphrase slot.
 pub const LABEL_PASSPHRASE_SLOT: &[u8] = b"coffer.v1 passphrase slot";
+/// HKDF info for the wrap key and check value of a key-file slot.
+pub const LABEL_KEY_FILE_SLOT: &[u8] = b"coffer.v1 key file slot";
 /// HKDF info for the header MAC key.
 pub const LABEL_HEADER_MAC: &[u8] = b"coffer.v1 header mac";
+
+/// The per-file random nonce that binds every slot and the MAC to one file.
+pub type HeaderNonce = [u8; HEADER_NONCE_LEN];
 
 /// Fills `buf` from the operating system's CSPRNG.
 ///
 /// # Panics
 /// If the OS has no randomness to give; there is no safe way to continue.
-pub fn fill_random(buf: &mut [u8]) {
+pub(crate) fn fill_random(buf: &mut [u8]) {
     SysRng
         .try_fill_bytes(buf)
         .expect("the operating system's random number generator failed");
+}
+
+/// `N` fresh random bytes (nonces and salts; secrets are filled in place instead).
+pub(crate) fn random<const N: usize>() -> [u8; N] {
+    let mut out = [0; N];
+    fill_random(&mut out);
+    out
 }
 
 /// A passphrase, as bytes (it need not be UTF-8). Zeroized on drop, never printed.
@@ -93,7 +105,7 @@ impl FileKey {
     }
 
     /// `mac_key = HKDF-SHA-256(ikm = file key, salt = header nonce, info = LABEL_HEADER_MAC)`.
-    pub(crate) fn header_mac_key(&self, header_nonce: &[u8; HEADER_NONCE_LEN]) -> HeaderMacKey {
+    pub(crate) fn header_mac_key(&self, header_nonce: &HeaderNonce) -> HeaderMacKey {
         let mut key = HeaderMacKey([0; 32]);
         Hkdf::<Sha256>::new(Some(header_nonce), &self.0)
             .expand(LABEL_HEADER_MAC, &mut key.0)
@@ -131,106 +143,31 @@ impl HeaderMacKey {
     }
 }
 
-/// The Argon2id output for one passphrase, salt and parameter set.
-///
-/// Deriving it is the expensive step, so one `PassphraseKey` serves every file of a batch:
-/// each file's wrap key is still unique because it is bound to that file's random header
-/// nonce (FORMAT.md, "Reusing a passphrase key").
-#[derive(Zeroize, ZeroizeOnDrop)]
-pub struct PassphraseKey {
-    #[zeroize(skip)]
-    params: KdfParams,
-    #[zeroize(skip)]
-    salt: [u8; SALT_LEN],
-    key: [u8; OUTPUT_LEN],
-}
-
-impl PassphraseKey {
-    /// Derives a key for writing new files under a fresh random salt.
-    ///
-    /// # Errors
-    /// [`Error::KdfBelowFloor`](crate::Error::KdfBelowFloor) or
-    /// [`Error::KdfAboveCap`](crate::Error::KdfAboveCap) for unacceptable parameters.
-    pub fn generate(passphrase: &Passphrase, params: KdfParams, limits: &Limits) -> Result<Self> {
-        params.check_floor(limits)?;
-        let mut salt = [0; SALT_LEN];
-        fill_random(&mut salt);
-        Self::derive_unchecked(passphrase, params, salt)
-    }
-
-    /// Derives the key a slot with these parameters and salt needs, after checking the
-    /// parameters against the reader's caps.
-    ///
-    /// # Errors
-    /// [`Error::KdfOverLimit`](crate::Error::KdfOverLimit) before any work if the
-    /// parameters exceed `limits`.
-    pub fn derive(
-        passphrase: &Passphrase,
-        params: KdfParams,
-        salt: [u8; SALT_LEN],
-        limits: &Limits,
-    ) -> Result<Self> {
-        params.check_limits(limits)?;
-        Self::derive_unchecked(passphrase, params, salt)
-    }
-
-    fn derive_unchecked(
-        passphrase: &Passphrase,
-        params: KdfParams,
-        salt: [u8; SALT_LEN],
-    ) -> Result<Self> {
-        let out = params.derive(passphrase, &salt)?;
-        Ok(PassphraseKey {
-            params,
-            salt,
-            key: *out,
-        })
-    }
-
-    /// The Argon2id parameters this key was derived with.
-    pub fn params(&self) -> KdfParams {
-        self.params
-    }
-
-    /// The Argon2id salt this key was derived with.
-    pub fn salt(&self) -> &[u8; SALT_LEN] {
-        &self.salt
-    }
-
-    /// `wrap key || check = HKDF-SHA-256(ikm = passphrase key, salt = header nonce,
-    /// info = LABEL_PASSPHRASE_SLOT, L = 64)`.
-    pub(crate) fn slot_keys(&self, header_nonce: &[u8; HEADER_NONCE_LEN]) -> SlotKeys {
-        let mut okm = Zeroizing::new([0u8; 64]);
-        Hkdf::<Sha256>::new(Some(header_nonce), &self.key)
-            .expand(LABEL_PASSPHRASE_SLOT, okm.as_mut())
-            .expect("64 bytes is a valid HKDF-SHA-256 length");
-        let mut keys = SlotKeys {
-            wrap_key: [0; 32],
-            check: [0; CHECK_LEN],
-        };
-        keys.wrap_key.copy_from_slice(&okm[..32]);
-        keys.check.copy_from_slice(&okm[32..]);
-        keys
-    }
-}
-
-impl fmt::Debug for PassphraseKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PassphraseKey")
-            .field("params", &self.params)
-            .field("key", &"[REDACTED]")
-            .finish_non_exhaustive()
-    }
-}
-
 /// The per-file, per-slot wrap key and the public check value that commits to it.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub(crate) struct SlotKeys {
-    pub(crate) wrap_key: [u8; 32],
+    pub(crate) wrap_key: [u8; WRAP_KEY_LEN],
     pub(crate) check: [u8; CHECK_LEN],
 }
 
 impl SlotKeys {
+    /// `wrap key || check = HKDF-SHA-256(ikm = credential key, salt = header nonce,
+    /// info = label, L = 64)`: the derivation every symmetric slot type shares, each
+    /// with its own label so that no two slot types ever derive the same wrap key.
+    pub(crate) fn derive(credential_key: &[u8], header_nonce: &HeaderNonce, label: &[u8]) -> Self {
+        let mut okm = Zeroizing::new([0u8; WRAP_KEY_LEN + CHECK_LEN]);
+        Hkdf::<Sha256>::new(Some(header_nonce), credential_key)
+            .expand(label, okm.as_mut())
+            .expect("64 bytes is a valid HKDF-SHA-256 length");
+        let mut keys = SlotKeys {
+            wrap_key: [0; WRAP_KEY_LEN],
+            check: [0; CHECK_LEN],
+        };
+        keys.wrap_key.copy_from_slice(&okm[..WRAP_KEY_LEN]);
+        keys.check.copy_from_slice(&okm[WRAP_KEY_LEN..]);
+        keys
+    }
+
     /// Constant-time comparison with a stored check value.
     pub(crate) fn check_matches(&self, stored: &[u8; CHECK_LEN]) -> bool {
         self.check.ct_eq(stored).into()
@@ -291,14 +228,13 @@ mod tests {
     }
 
     #[test]
-    fn slot_keys_differ_per_header_nonce() {
-        let pass = Passphrase::new(b"pw".to_vec());
-        let key =
-            PassphraseKey::derive(&pass, KdfParams::new(19, 2, 1), [3; 16], &Limits::default())
-                .unwrap();
-        let a = key.slot_keys(&[1; HEADER_NONCE_LEN]);
-        let b = key.slot_keys(&[2; HEADER_NONCE_LEN]);
+    fn slot_keys_differ_per_header_nonce_and_label() {
+        let a = SlotKeys::derive(&[3; 32], &[1; HEADER_NONCE_LEN], LABEL_PASSPHRASE_SLOT);
+        let b = SlotKeys::derive(&[3; 32], &[2; HEADER_NONCE_LEN], LABEL_PASSPHRASE_SLOT);
+        let c = SlotKeys::derive(&[3; 32], &[1; HEADER_NONCE_LEN], LABEL_KEY_FILE_SLOT);
         assert_ne!(a.wrap_key, b.wrap_key);
         assert_ne!(a.check, b.check);
+        assert_ne!(a.wrap_key, c.wrap_key);
+        assert_ne!(a.check, c.check);
     }
 }

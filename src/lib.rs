@@ -1,53 +1,111 @@
 //! coffer: client-side file encryption for backups.
 //!
-//! A coffer file is a header (key slots wrapping a random file key, authenticated by an
-//! HMAC under that key) followed by a payload in the C2SP chunked-encryption construction
-//! with AES-256-GCM (Cobblestone-256): 16 KiB chunks, a short final chunk, key
-//! commitment. `docs/FORMAT.md` is the specification; the modules follow its sections:
+//! A coffer file is a header (key slots, each wrapping a random file key for one
+//! credential, authenticated by an HMAC under that key) followed by a payload in the C2SP
+//! chunked-encryption construction with AES-256-GCM (Cobblestone-256): 16 KiB chunks, a
+//! short final chunk, key commitment. `docs/FORMAT.md` is the specification.
 //!
-//! - [`format`](mod@format): the header and its slots (strict parsing, writing);
-//! - [`kdf`]: Argon2id parameters, floor and caps;
-//! - [`keys`]: every secret and every derivation between them;
-//! - [`stream`]: the chunked payload, as `Write`/`Read`/`Read + Seek` adapters;
-//! - [`pipeline`]: the multi-core chunk pipeline;
-//! - [`protocol`]: whole files ([`Encryptor`], [`Decryptor`], [`KeyCache`]).
+//! A file is written for a set of [`Recipient`]s (a [`PassphraseKey`], a
+//! [`SymmetricKey`] from a key file) and read with a set of [`Identity`]s (a
+//! [`PassphraseIdentity`], a [`SymmetricKey`]); any one that opens a slot opens the file.
 //!
 //! ```
-//! use std::io::{Read, Write};
-//! use coffer::{Decryptor, Encryptor, KdfParams, KeyCache, Limits, Passphrase, PassphraseKey};
+//! use coffer::{KdfParams, Limits, Passphrase, PassphraseIdentity, PassphraseKey, SymmetricKey};
 //!
 //! # fn main() -> Result<(), coffer::Error> {
-//! let params = KdfParams::new(19, 2, 1); // the floor, to keep the example fast
+//! let key_file = SymmetricKey::generate();
 //! let passphrase = Passphrase::new(b"correct horse battery staple".to_vec());
-//! let key = PassphraseKey::generate(&passphrase, params, &Limits::default())?;
+//! let params = KdfParams::new(19, 2, 1); // the floor, to keep the example fast
+//! let passphrase_key = PassphraseKey::generate(&passphrase, params, &Limits::default())?;
 //!
-//! let mut writer = Encryptor::new(&[&key]).writer(Vec::new())?;
-//! writer.write_all(b"backup bytes")?;
-//! let file = writer.finish()?;
+//! let file = coffer::encrypt(&[&key_file, &passphrase_key], b"backup bytes")?;
 //!
-//! let cache = KeyCache::new(passphrase, Limits::default());
-//! let decryptor = Decryptor::new(&file[..])?;
-//! let file_key = decryptor.unlock(&cache)?;
-//! let mut plaintext = Vec::new();
-//! decryptor.into_reader(&file_key)?.read_to_end(&mut plaintext)?;
-//! assert_eq!(plaintext, b"backup bytes");
+//! // Either credential alone opens it; the key file needs no key derivation.
+//! assert_eq!(coffer::decrypt(&[&key_file], &file)?, b"backup bytes");
+//! let identity = PassphraseIdentity::new(passphrase, Limits::default());
+//! assert_eq!(coffer::decrypt(&[&identity], &file)?, b"backup bytes");
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! For large files use [`Encryptor`] and [`Decryptor`]: streaming adapters
+//! ([`EncryptWriter`], [`DecryptReader`], [`SeekableReader`]) in constant memory, or the
+//! multi-core pipeline ([`Encryptor::encrypt`], [`Decryptor::decrypt`]).
+//!
+//! Library users: Argon2id is slow in a debug build. Set `opt-level = 3` for the
+//! `argon2` package in your own profile (`[profile.dev.package.argon2]`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod error;
-pub mod format;
+mod error;
+mod format;
 pub mod kdf;
-pub mod keys;
-pub mod pipeline;
-pub mod protocol;
-pub mod stream;
+mod keys;
+mod pipeline;
+mod protocol;
+mod slots;
+mod stream;
+
+use std::io::{Read, Write};
 
 pub use error::{Error, ErrorKind, Result};
-pub use format::Header;
+pub use format::{Header, RawSlot, VERSION as FORMAT_VERSION};
 pub use kdf::{KdfParams, Limits};
-pub use keys::{FileKey, Passphrase, PassphraseKey};
-pub use pipeline::PipelineOptions;
-pub use protocol::{Decryptor, Encryptor, KeyCache};
+pub use keys::{FileKey, HeaderNonce, Passphrase};
+pub use pipeline::{PipelineOptions, ProgressFn};
+pub use protocol::{Decryptor, Encryptor};
+pub use slots::keyfile::{KeyFileSlot, SymmetricKey};
+pub use slots::passphrase::{PassphraseIdentity, PassphraseKey, PassphraseSlot};
+pub use slots::{Identity, Recipient, Slot};
+pub use stream::{DecryptReader, EncryptWriter, SeekableReader, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE};
+
+/// Encrypts `plaintext` in memory for `recipients`: the whole file as bytes.
+///
+/// # Errors
+/// As [`Encryptor::new`].
+pub fn encrypt(recipients: &[&dyn Recipient], plaintext: &[u8]) -> Result<Vec<u8>> {
+    let mut writer = Encryptor::new(recipients)?.writer(Vec::new())?;
+    writer.write_all(plaintext)?;
+    Ok(writer.finish()?)
+}
+
+/// Decrypts a whole file held in memory with the first of `identities` that opens it.
+///
+/// # Errors
+/// As [`Decryptor::new`] and [`Decryptor::unlock`], and every payload error
+/// ([`Error::ChunkAuthentication`], [`Error::Truncated`], ...).
+pub fn decrypt(identities: &[&dyn Identity], file: &[u8]) -> Result<Vec<u8>> {
+    let decryptor = Decryptor::new(file)?;
+    let file_key = decryptor.unlock(identities)?;
+    let mut plaintext = Vec::new();
+    decryptor
+        .into_reader(&file_key)?
+        .read_to_end(&mut plaintext)
+        .map_err(Error::from_io)?;
+    Ok(plaintext)
+}
+
+/// Lower layers, public only for the test suite, fuzzing and benches. Not a stable API.
+#[doc(hidden)]
+pub mod internals {
+    /// The header's syntax.
+    pub mod format {
+        pub use crate::format::*;
+    }
+    /// Secret types, labels and derivations.
+    pub mod keys {
+        pub use crate::keys::*;
+    }
+    /// The parallel chunk pipeline.
+    pub mod pipeline {
+        pub use crate::pipeline::*;
+    }
+    /// The Cobblestone-256 payload.
+    pub mod stream {
+        pub use crate::stream::*;
+    }
+    /// Slot types.
+    pub mod slots {
+        pub use crate::slots::*;
+    }
+}

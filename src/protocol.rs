@@ -1,20 +1,19 @@
-//! Whole files: header + payload. `Encryptor` writes them, `Decryptor` reads them, and
-//! `KeyCache` lets one Argon2id derivation open every file of a batch.
+//! Whole files: header + payload. [`Encryptor`] writes them for a set of recipients,
+//! [`Decryptor`] reads them with a set of identities, and [`rekey`](Decryptor::rekey)
+//! rewrites a header for new recipients without touching the payload.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::FileExt;
-use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
-use crate::format::{Header, Slot};
-use crate::kdf::{KdfParams, Limits, SALT_LEN};
-use crate::keys::{FileKey, Passphrase, PassphraseKey, HEADER_NONCE_LEN};
+use crate::format::{Header, RawSlot};
+use crate::keys::{random, FileKey, HeaderNonce};
 use crate::pipeline::{self, PipelineOptions};
+use crate::slots::{Identity, Recipient, Slot};
 use crate::stream::{
-    ChunkCipher, DecryptReader, EncryptWriter, PayloadPrefix, SeekableReader,
-    SALT_LEN as PAYLOAD_SALT_LEN,
+    chunks_len, plaintext_len, ChunkCipher, DecryptReader, EncryptWriter, PayloadPrefix,
+    SeekableReader, PREFIX_LEN, SALT_LEN as PAYLOAD_SALT_LEN,
 };
 
 /// A new file ready to be written: a fresh file key, its header and payload cipher.
@@ -24,33 +23,57 @@ pub struct Encryptor {
     prefix: PayloadPrefix,
 }
 
+/// Wraps `file_key` once per recipient and MACs the header.
+fn seal_header(
+    file_key: &FileKey,
+    header_nonce: HeaderNonce,
+    kept: Vec<RawSlot>,
+    recipients: &[&dyn Recipient],
+) -> Result<Header> {
+    let mut slots = kept;
+    for recipient in recipients {
+        slots.push(recipient.seal(file_key, &header_nonce)?);
+    }
+    let mac_key = file_key.header_mac_key(&header_nonce);
+    Header::encode(header_nonce, slots, |bytes| mac_key.tag(bytes))
+}
+
 impl Encryptor {
-    /// A new file whose key is wrapped once for each passphrase key (one slot each).
+    /// A new file whose key is wrapped once for each recipient (one slot each).
     ///
-    /// The passphrase keys may be shared by many files: each file gets its own random
-    /// file key, header nonce and payload salt.
+    /// Recipients may be shared by many files: each file gets its own random file key,
+    /// header nonce and payload salt.
     ///
-    /// # Panics
-    /// If `keys` is empty or has more than 16 entries.
-    pub fn new(keys: &[&PassphraseKey]) -> Self {
+    /// # Errors
+    /// [`Error::HeaderTooLarge`] for no recipient or too many, and whatever a recipient
+    /// fails with.
+    pub fn new(recipients: &[&dyn Recipient]) -> Result<Self> {
         let file_key = FileKey::generate();
-        let header = Header::seal_new(&file_key, keys);
-        let (cipher, prefix) = ChunkCipher::for_encryption(&file_key);
-        Encryptor {
-            header,
-            cipher,
-            prefix,
-        }
+        let header = seal_header(&file_key, random(), Vec::new(), recipients)?;
+        Ok(Self::with_header(&file_key, header, random()))
     }
 
     /// A file from fixed parts, for deterministic test vectors. Never reuse a file key.
+    ///
+    /// # Panics
+    /// If a recipient fails or the slots do not fit a header (fixed test inputs).
+    #[doc(hidden)]
     pub fn from_parts(
         file_key: &FileKey,
-        header_nonce: [u8; HEADER_NONCE_LEN],
+        header_nonce: HeaderNonce,
         payload_salt: [u8; PAYLOAD_SALT_LEN],
-        keys: &[&PassphraseKey],
+        recipients: &[&dyn Recipient],
     ) -> Self {
-        let header = Header::seal(file_key, header_nonce, keys);
+        let header = seal_header(file_key, header_nonce, Vec::new(), recipients)
+            .expect("test-vector recipients fit a header");
+        Self::with_header(file_key, header, payload_salt)
+    }
+
+    fn with_header(
+        file_key: &FileKey,
+        header: Header,
+        payload_salt: [u8; PAYLOAD_SALT_LEN],
+    ) -> Self {
         let (cipher, prefix) = ChunkCipher::with_salt(file_key, payload_salt);
         Encryptor {
             header,
@@ -62,6 +85,11 @@ impl Encryptor {
     /// The header that will be written.
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// The length of the whole file for `plaintext_len` bytes of plaintext.
+    pub fn file_len(&self, plaintext_len: u64) -> u64 {
+        payload_offset(&self.header) + chunks_len(plaintext_len)
     }
 
     /// Writes the header and payload prefix, returning a streaming writer for the
@@ -91,9 +119,7 @@ impl Encryptor {
         output.flush()?;
         Ok(len)
     }
-}
 
-impl Encryptor {
     /// Encrypts all of `input` into `file` (from offset 0), every worker writing its own
     /// batches: faster than [`Encryptor::encrypt`] into a regular file. On error the file
     /// holds garbage: delete it.
@@ -108,96 +134,41 @@ impl Encryptor {
     ) -> Result<u64> {
         file.write_all_at(self.header.as_bytes(), 0)?;
         file.write_all_at(&self.prefix.to_bytes(), self.header.len() as u64)?;
-        let chunks_at = self.header.chunks_offset();
+        let chunks_at = payload_offset(&self.header);
         pipeline::encrypt_at(&self.cipher, input, file, chunks_at, options)
     }
 }
 
-/// Passphrase keys derived so far, by (parameters, salt), so that files written in one
-/// run (which share a slot salt) cost one Argon2id derivation to open. Shared across
-/// threads; keys are zeroized when the cache is dropped.
-pub struct KeyCache {
-    passphrase: Passphrase,
-    limits: Limits,
-    keys: Mutex<HashMap<SlotKdfInput, Arc<PassphraseKey>>>,
+/// Where chunk 0 starts: after the header and the payload prefix.
+fn payload_offset(header: &Header) -> u64 {
+    (header.len() + PREFIX_LEN) as u64
 }
 
-/// What a passphrase key depends on besides the passphrase.
-type SlotKdfInput = (KdfParams, [u8; SALT_LEN]);
-
-impl std::fmt::Debug for KeyCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyCache")
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
-    }
-}
-
-impl KeyCache {
-    /// A cache for one passphrase, applying `limits` to every slot before deriving.
-    pub fn new(passphrase: Passphrase, limits: Limits) -> Self {
-        KeyCache {
-            passphrase,
-            limits,
-            keys: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The limits in force.
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
-    /// The key for a slot's parameters and salt, derived at most once.
-    ///
-    /// Derivation happens under the lock, so concurrent files that share a salt wait for
-    /// the first one instead of deriving again; Argon2id itself uses every core.
-    ///
-    /// # Errors
-    /// [`Error::KdfOverLimit`] (before any work) and Argon2 errors.
-    pub fn key_for(&self, params: KdfParams, salt: [u8; SALT_LEN]) -> Result<Arc<PassphraseKey>> {
-        params.check_limits(&self.limits)?;
-        let mut keys = self
-            .keys
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        if let Some(key) = keys.get(&(params, salt)) {
-            return Ok(Arc::clone(key));
-        }
-        let key = Arc::new(PassphraseKey::derive(
-            &self.passphrase,
-            params,
-            salt,
-            &self.limits,
-        )?);
-        keys.insert((params, salt), Arc::clone(&key));
-        Ok(key)
-    }
-
-    /// Adds a key derived elsewhere (an encrypt run verifying what it wrote).
-    pub fn insert(&self, key: Arc<PassphraseKey>) {
-        let mut keys = self
-            .keys
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        keys.insert((key.params(), *key.salt()), key);
-    }
-}
-
-/// A file being read: its header parsed, its payload not yet touched.
+/// A file being read: its header parsed and its slots decoded, its payload not yet
+/// touched.
 pub struct Decryptor<R: Read> {
     reader: R,
     header: Header,
+    slots: Vec<Slot>,
 }
 
 impl<R: Read> Decryptor<R> {
-    /// Reads and strictly parses the header. No key is needed yet.
+    /// Reads and strictly parses the header and every slot body. No key is needed yet.
     ///
     /// # Errors
-    /// See [`Header::read_from`].
+    /// See [`Header::read_from`] and [`Slot::decode`].
     pub fn new(mut reader: R) -> Result<Self> {
         let header = Header::read_from(&mut reader)?;
-        Ok(Decryptor { reader, header })
+        let slots = header
+            .slots()
+            .iter()
+            .map(Slot::decode)
+            .collect::<Result<_>>()?;
+        Ok(Decryptor {
+            reader,
+            header,
+            slots,
+        })
     }
 
     /// The parsed header.
@@ -205,33 +176,71 @@ impl<R: Read> Decryptor<R> {
         &self.header
     }
 
-    /// Finds a slot that opens with the cache's passphrase and authenticates the header.
+    /// The decoded slots, in file order.
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    /// The plaintext length of a whole file of `file_len` bytes with this header, or the
+    /// error a reader must give for that length.
     ///
-    /// Every passphrase slot's parameters are checked against the limits before anything
-    /// is derived.
+    /// # Errors
+    /// [`Error::Truncated`] when the length cannot end in a valid final chunk.
+    pub fn plaintext_len(&self, file_len: u64) -> Result<u64> {
+        let chunks = file_len
+            .checked_sub(payload_offset(&self.header))
+            .ok_or(Error::Truncated { at_chunk: None })?;
+        plaintext_len(chunks)
+    }
+
+    /// Where chunk 0 starts in the file.
+    pub fn chunks_offset(&self) -> u64 {
+        payload_offset(&self.header)
+    }
+
+    /// Finds a slot that one of `identities` opens, and authenticates the header.
+    ///
+    /// Identities are tried in the order given, each against every slot (put the cheap
+    /// ones, key files, before passphrases). Before an identity opens anything it checks
+    /// the work the header would make it do ([`Identity::preflight`]).
     ///
     /// # Errors
     /// [`Error::KdfOverLimit`], [`Error::NoSlotOpened`], [`Error::HeaderAuthentication`].
-    pub fn unlock(&self, cache: &KeyCache) -> Result<FileKey> {
-        let mut unsupported_slots = 0;
-        for slot in &self.header.slots {
-            if let Slot::Passphrase(slot) = slot {
-                slot.params.check_limits(cache.limits())?;
-            }
-        }
-        for slot in &self.header.slots {
-            match slot {
-                Slot::Passphrase(slot) => {
-                    let key = cache.key_for(slot.params, slot.salt)?;
-                    if let Some(file_key) = slot.unwrap(&key, &self.header.header_nonce)? {
-                        self.header.verify_mac(&file_key)?;
-                        return Ok(file_key);
-                    }
+    pub fn unlock(&self, identities: &[&dyn Identity]) -> Result<FileKey> {
+        for identity in identities {
+            identity.preflight(&self.slots)?;
+            for slot in &self.slots {
+                if let Some(file_key) = identity.open(slot, self.header.header_nonce())? {
+                    self.verify_mac(&file_key)?;
+                    return Ok(file_key);
                 }
-                _ => unsupported_slots += 1,
             }
         }
-        Err(Error::NoSlotOpened { unsupported_slots })
+        Err(Error::NoSlotOpened {
+            offered: identities.len(),
+            unsupported_slots: self
+                .slots
+                .iter()
+                .filter(|slot| matches!(slot, Slot::Unknown { .. }))
+                .count(),
+        })
+    }
+
+    /// The indexes of the slots `identity` opens, all of them (not only the first), each
+    /// checked against the header MAC: what `rekey` removes or carries over.
+    ///
+    /// # Errors
+    /// As [`Decryptor::unlock`].
+    pub fn slots_opened_by(&self, identity: &dyn Identity) -> Result<Vec<usize>> {
+        identity.preflight(&self.slots)?;
+        let mut opened = Vec::new();
+        for (index, slot) in self.slots.iter().enumerate() {
+            if let Some(file_key) = identity.open(slot, self.header.header_nonce())? {
+                self.verify_mac(&file_key)?;
+                opened.push(index);
+            }
+        }
+        Ok(opened)
     }
 
     /// Accepts a file key known by other means (test vectors): checks the header MAC.
@@ -239,8 +248,47 @@ impl<R: Read> Decryptor<R> {
     /// # Errors
     /// [`Error::HeaderAuthentication`].
     pub fn unlock_with_file_key(&self, file_key: FileKey) -> Result<FileKey> {
-        self.header.verify_mac(&file_key)?;
+        self.verify_mac(&file_key)?;
         Ok(file_key)
+    }
+
+    fn verify_mac(&self, file_key: &FileKey) -> Result<()> {
+        let mac_key = file_key.header_mac_key(self.header.header_nonce());
+        if mac_key.verify(self.header.mac_input(), self.header.mac()) {
+            Ok(())
+        } else {
+            Err(Error::HeaderAuthentication)
+        }
+    }
+
+    /// A new header for the same file key and payload: the slots at `keep` (indexes into
+    /// [`Decryptor::slots`], in that order) copied byte for byte, then one new slot per
+    /// recipient, under a new MAC.
+    ///
+    /// The header nonce stays, because the kept slots are bound to it and may belong to
+    /// credentials the caller does not hold (FORMAT.md, "Rekeying").
+    ///
+    /// # Errors
+    /// [`Error::HeaderAuthentication`] if `file_key` is not this file's,
+    /// [`Error::HeaderTooLarge`], and recipient errors.
+    pub fn rekey(
+        &self,
+        file_key: &FileKey,
+        keep: &[usize],
+        recipients: &[&dyn Recipient],
+    ) -> Result<Header> {
+        self.verify_mac(file_key)?;
+        let kept = keep
+            .iter()
+            .map(|&index| self.header.slots()[index].clone())
+            .collect();
+        seal_header(file_key, *self.header.header_nonce(), kept, recipients)
+    }
+
+    /// The underlying reader, positioned at the start of the payload (for copying the
+    /// payload byte for byte after a header-only rekey).
+    pub fn into_payload(self) -> R {
+        self.reader
     }
 
     fn payload_cipher(&mut self, file_key: &FileKey) -> Result<ChunkCipher> {
@@ -307,6 +355,6 @@ impl<R: Read + Seek> Decryptor<R> {
     /// As [`SeekableReader::new`], plus [`Error::CommitmentMismatch`].
     pub fn into_seekable(mut self, file_key: &FileKey) -> Result<SeekableReader<R>> {
         let cipher = self.payload_cipher(file_key)?;
-        SeekableReader::new(self.reader, cipher, self.header.chunks_offset())
+        SeekableReader::new(self.reader, cipher, payload_offset(&self.header))
     }
 }

@@ -78,7 +78,7 @@ fn base() -> &'static Base {
 
 fn kind_for(code: i32) -> &'static str {
     match code {
-        3 => "wrong_passphrase",
+        3 => "wrong_key",
         4 => "authentication",
         5 => "format",
         _ => unreachable!(),

@@ -472,7 +472,7 @@ fn json_lines_have_the_spec_fields_for_every_file_and_the_summary() {
     let lines = r.json_stdout();
     for l in file_lines(&lines) {
         assert_eq!(l["outcome"], "error");
-        assert_eq!(l["error_kind"], "wrong_passphrase");
+        assert_eq!(l["error_kind"], "wrong_key");
         assert_eq!(l["exit_code"], 3);
         assert!(l["error"].as_str().is_some_and(|e| !e.contains("nope")));
     }

@@ -13,15 +13,15 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use coffer::keys::LABEL_HEADER_MAC;
-use coffer::stream::{ENCRYPTED_CHUNK_SIZE, PREFIX_LEN, TAG_LEN};
-use coffer::{Encryptor, FileKey, KdfParams, Limits, Passphrase, PassphraseKey};
+use coffer::internals::keys::LABEL_HEADER_MAC;
+use coffer::internals::stream::{ENCRYPTED_CHUNK_SIZE, PREFIX_LEN, TAG_LEN};
+use coffer::{Encryptor, FileKey, KdfParams, Passphrase, PassphraseKey, Recipient};
 use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-const CHUNK: usize = coffer::stream::CHUNK_SIZE;
+const CHUNK: usize = coffer::internals::stream::CHUNK_SIZE;
 const DOMAIN: &[u8] = b"coffer test vectors v1";
 
 /// Small Argon2id parameters: below the writing floor (19 MiB, 2 passes), but under the
@@ -110,16 +110,11 @@ fn make(seed_name: &str, len: usize, passphrases: &[String]) -> Made {
         .map(|(i, p)| {
             let mut salt = [0u8; 16];
             salt.copy_from_slice(&seeded(seed_name, &format!("kdf salt {i}"))[..16]);
-            PassphraseKey::derive(
-                &Passphrase::new(p.as_bytes().to_vec()),
-                KDF,
-                salt,
-                &Limits::default(),
-            )
-            .expect("small parameters are under the caps")
+            PassphraseKey::for_test_vectors(&Passphrase::new(p.as_bytes().to_vec()), KDF, salt)
+                .expect("small parameters are under the caps")
         })
         .collect();
-    let key_refs: Vec<&PassphraseKey> = keys.iter().collect();
+    let key_refs: Vec<&dyn Recipient> = keys.iter().map(|k| k as &dyn Recipient).collect();
     let enc = Encryptor::from_parts(
         &FileKey::from_bytes(file_key),
         header_nonce,

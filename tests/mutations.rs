@@ -126,8 +126,8 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_after_a_valid_magic_and_version_are_refused(tail in proptest::collection::vec(any::<u8>(), 0..600)) {
-        let mut bytes = coffer::format::MAGIC.to_vec();
-        bytes.push(coffer::format::VERSION);
+        let mut bytes = coffer::internals::format::MAGIC.to_vec();
+        bytes.push(coffer::internals::format::VERSION);
         bytes.extend_from_slice(&tail);
         for (name, result) in decoders(&bytes) {
             prop_assert!(result.is_none(), "{name} accepted a forged header");

@@ -9,8 +9,8 @@ use std::io::{self, IoSlice, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
-use coffer::pipeline::BATCH_CHUNKS;
-use coffer::stream::CHUNK_SIZE;
+use coffer::internals::pipeline::BATCH_CHUNKS;
+use coffer::internals::stream::CHUNK_SIZE;
 use coffer::{Decryptor, Encryptor, Error, FileKey, PassphraseKey, PipelineOptions};
 
 const FILE_KEY: [u8; 32] = [0x51; 32];
@@ -273,7 +273,7 @@ fn progress_reports_add_up_to_the_input_consumed() {
         seen.store(0, Ordering::Relaxed);
         let decryptor = Decryptor::new(&file[..]).unwrap();
         let key = file_key(&decryptor);
-        let header_and_prefix = decryptor.header().len() + coffer::stream::PREFIX_LEN;
+        let header_and_prefix = decryptor.header().len() + coffer::internals::stream::PREFIX_LEN;
         let mut out = Vec::new();
         decryptor.decrypt(&key, &mut out, &options).unwrap();
         assert_eq!(
@@ -295,8 +295,12 @@ fn a_cancelled_pipeline_stops_with_interrupted_before_writing() {
             ..Default::default()
         };
         let mut out = Vec::new();
-        let err = coffer::pipeline::encrypt(
-            &coffer::stream::ChunkCipher::with_salt(&FileKey::from_bytes(FILE_KEY), PAYLOAD_SALT).0,
+        let err = coffer::internals::pipeline::encrypt(
+            &coffer::internals::stream::ChunkCipher::with_salt(
+                &FileKey::from_bytes(FILE_KEY),
+                PAYLOAD_SALT,
+            )
+            .0,
             &data[..],
             &mut out,
             &options,
@@ -389,11 +393,11 @@ fn positional_decryption_of_a_tampered_batch_fails_and_writes_only_true_plaintex
     let data = plaintext(3 * BATCH + 5, 99);
     let mut file = stream_encrypt(&data);
     let header_len = file.len()
-        - coffer::stream::PREFIX_LEN
-        - coffer::stream::chunks_len(data.len() as u64) as usize;
+        - coffer::internals::stream::PREFIX_LEN
+        - coffer::internals::stream::chunks_len(data.len() as u64) as usize;
     let second_batch = header_len
-        + coffer::stream::PREFIX_LEN
-        + BATCH_CHUNKS * coffer::stream::ENCRYPTED_CHUNK_SIZE;
+        + coffer::internals::stream::PREFIX_LEN
+        + BATCH_CHUNKS * coffer::internals::stream::ENCRYPTED_CHUNK_SIZE;
     file[second_batch + 100] ^= 1;
     for threads in THREADS {
         let decryptor = Decryptor::new(&file[..]).unwrap();

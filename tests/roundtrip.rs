@@ -8,7 +8,7 @@ use fixtures::plaintext;
 use std::io::{Read, Write};
 use std::sync::LazyLock;
 
-use coffer::stream::{chunks_len, CHUNK_SIZE, PREFIX_LEN};
+use coffer::internals::stream::{chunks_len, CHUNK_SIZE, PREFIX_LEN};
 use coffer::{Decryptor, Encryptor, Error, FileKey, Limits, Passphrase, PassphraseKey};
 use proptest::prelude::*;
 
@@ -188,9 +188,10 @@ fn the_reader_keeps_returning_zero_after_the_end() {
 fn a_file_opens_with_its_passphrase_through_the_key_cache() {
     let data = plaintext(30_000, 8);
     let file = encrypt_in_steps(&data, 30_000);
-    let cache = coffer::KeyCache::new(Passphrase::new(b"round trip".to_vec()), Limits::default());
+    let cache =
+        coffer::PassphraseIdentity::new(Passphrase::new(b"round trip".to_vec()), Limits::default());
     let decryptor = Decryptor::new(&file[..]).unwrap();
-    let key = decryptor.unlock(&cache).unwrap();
+    let key = decryptor.unlock(&[&cache]).unwrap();
     assert_eq!(key.expose(), &FILE_KEY);
     let mut out = Vec::new();
     decryptor
@@ -205,7 +206,10 @@ fn a_file_opens_with_its_passphrase_through_the_key_cache() {
 fn fresh_encryptors_give_different_files_for_the_same_plaintext() {
     let data = plaintext(1000, 4);
     let encrypt = || {
-        let mut w = Encryptor::new(&[&*KEY]).writer(Vec::new()).unwrap();
+        let mut w = Encryptor::new(&[&*KEY])
+            .unwrap()
+            .writer(Vec::new())
+            .unwrap();
         w.write_all(&data).unwrap();
         w.finish().unwrap()
     };
@@ -215,10 +219,11 @@ fn fresh_encryptors_give_different_files_for_the_same_plaintext() {
         a, b,
         "file key, header nonce and payload salt must be fresh"
     );
-    let cache = coffer::KeyCache::new(Passphrase::new(b"round trip".to_vec()), Limits::default());
+    let cache =
+        coffer::PassphraseIdentity::new(Passphrase::new(b"round trip".to_vec()), Limits::default());
     for file in [a, b] {
         let d = Decryptor::new(&file[..]).unwrap();
-        let key = d.unlock(&cache).unwrap();
+        let key = d.unlock(&[&cache]).unwrap();
         let mut out = Vec::new();
         d.into_reader(&key).unwrap().read_to_end(&mut out).unwrap();
         assert!(out == data);

@@ -8,12 +8,13 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use coffer::format::{FIXED_LEN, SLOT_PREFIX_LEN};
+use coffer::internals::format::{FIXED_LEN, SLOT_PREFIX_LEN};
+use coffer::internals::keys::{LABEL_HEADER_MAC, MAC_LEN};
+use coffer::internals::stream::{ChunkCipher, AEAD_NAME, CONTEXT_V1, INFO_PREFIX};
 use coffer::kdf::{self, derivation_count};
-use coffer::keys::{LABEL_HEADER_MAC, MAC_LEN};
-use coffer::stream::{ChunkCipher, AEAD_NAME, CONTEXT_V1, INFO_PREFIX};
 use coffer::{
-    Decryptor, Encryptor, Error, FileKey, KdfParams, KeyCache, Limits, Passphrase, PassphraseKey,
+    Decryptor, Encryptor, Error, FileKey, KdfParams, Limits, Passphrase, PassphraseIdentity,
+    PassphraseKey,
 };
 use hmac::{KeyInit, Mac};
 
@@ -125,23 +126,18 @@ fn debug_of_passphrase_key_and_key_cache_shows_no_key_bytes() {
     let _serial = serial();
     let passphrase = b"a passphrase for the debug test".to_vec();
     let salt = [0x5c; 16];
-    let key = PassphraseKey::derive(
-        &Passphrase::new(passphrase.clone()),
-        FLOOR,
-        salt,
-        &Limits::default(),
-    )
-    .unwrap();
+    let key =
+        PassphraseKey::for_test_vectors(&Passphrase::new(passphrase.clone()), FLOOR, salt).unwrap();
     let derived = argon2id(&passphrase, &salt);
     let text = format!("{key:?} {key:#?}");
     assert_redacted("PassphraseKey", &text, &[&derived, &passphrase]);
 
-    let cache = KeyCache::new(Passphrase::new(passphrase.clone()), Limits::default());
+    let cache = PassphraseIdentity::new(Passphrase::new(passphrase.clone()), Limits::default());
     let cached = cache.key_for(FLOOR, salt).unwrap();
     assert_redacted("Arc<PassphraseKey>", &format!("{cached:?}"), &[&derived]);
     let text = format!("{cache:?} {cache:#?}");
     assert!(!text.contains("a passphrase"), "{text}");
-    assert_redacted("KeyCache", &text, &[&derived, &passphrase]);
+    assert_redacted("PassphraseIdentity", &text, &[&derived, &passphrase]);
 }
 
 /// HKDF-Expand-SHA-512 (RFC 5869), for the Cobblestone-256 key schedule.
@@ -186,11 +182,10 @@ fn debug_of_chunk_cipher_shows_neither_the_file_key_nor_the_chunk_key() {
 #[test]
 fn errors_never_carry_the_passphrase_or_keys() {
     let _serial = serial();
-    let key = PassphraseKey::derive(
+    let key = PassphraseKey::for_test_vectors(
         &Passphrase::new(b"zebra-quokka-7".to_vec()),
         FLOOR,
         [1; 16],
-        &Limits::default(),
     )
     .unwrap();
     let file_key = pattern(0x21);
@@ -200,13 +195,13 @@ fn errors_never_carry_the_passphrase_or_keys() {
         .unwrap();
     w.write_all(b"data").unwrap();
     w.finish().unwrap();
-    let wrong = KeyCache::new(
+    let wrong = PassphraseIdentity::new(
         Passphrase::new(b"narwhal-octopus-9".to_vec()),
         Limits::default(),
     );
     let err = Decryptor::new(&file[..])
         .unwrap()
-        .unlock(&wrong)
+        .unlock(&[&wrong])
         .unwrap_err();
     let text = format!("{err} {err:?}");
     assert!(matches!(err, Error::NoSlotOpened { .. }), "{text}");
@@ -218,14 +213,14 @@ fn errors_never_carry_the_passphrase_or_keys() {
 }
 
 fn write_file(key: &PassphraseKey, data: &[u8]) -> Vec<u8> {
-    let mut writer = Encryptor::new(&[key]).writer(Vec::new()).unwrap();
+    let mut writer = Encryptor::new(&[key]).unwrap().writer(Vec::new()).unwrap();
     writer.write_all(data).unwrap();
     writer.finish().unwrap()
 }
 
-fn read_file(file: &[u8], cache: &KeyCache) -> Vec<u8> {
+fn read_file(file: &[u8], cache: &PassphraseIdentity) -> Vec<u8> {
     let decryptor = Decryptor::new(file).unwrap();
-    let key = decryptor.unlock(cache).unwrap();
+    let key = decryptor.unlock(&[cache]).unwrap();
     let mut out = Vec::new();
     decryptor
         .into_reader(&key)
@@ -247,7 +242,7 @@ fn files_written_with_one_passphrase_key_open_with_one_derivation() {
     assert_ne!(a, b);
 
     let before = derivation_count();
-    let cache = KeyCache::new(passphrase.clone(), Limits::default());
+    let cache = PassphraseIdentity::new(passphrase.clone(), Limits::default());
     assert_eq!(read_file(&a, &cache), b"first file");
     assert_eq!(
         derivation_count(),
@@ -270,8 +265,8 @@ fn files_written_with_one_passphrase_key_open_with_one_derivation() {
     assert_eq!(derivation_count(), before + 1);
 
     // A key inserted by the writer (encrypt-then-verify) needs no derivation at all.
-    let fresh = KeyCache::new(passphrase, Limits::default());
-    fresh.insert(Arc::new(key));
+    let fresh = PassphraseIdentity::new(passphrase, Limits::default());
+    fresh.remember(Arc::new(key));
     let before = derivation_count();
     assert_eq!(read_file(&b, &fresh), b"second file");
     assert_eq!(derivation_count(), before);
@@ -312,7 +307,7 @@ fn with_params(
 fn parameters_over_the_caps_are_refused_at_once_without_deriving() {
     let _serial = serial();
     let passphrase = Passphrase::new(b"caps".to_vec());
-    let key = PassphraseKey::derive(&passphrase, FLOOR, [9; 16], &Limits::default()).unwrap();
+    let key = PassphraseKey::for_test_vectors(&passphrase, FLOOR, [9; 16]).unwrap();
     let file_key = pattern(0x61);
     let nonce = [0x62; 32];
     let mut file = Vec::new();
@@ -320,9 +315,9 @@ fn parameters_over_the_caps_are_refused_at_once_without_deriving() {
         .encrypt(&b"payload"[..], &mut file, &Default::default())
         .unwrap();
     // The re-MAC is faithful: unchanged parameters still open.
-    let cache = KeyCache::new(passphrase.clone(), Limits::default());
-    cache.insert(Arc::new(
-        PassphraseKey::derive(&passphrase, FLOOR, [9; 16], &Limits::default()).unwrap(),
+    let cache = PassphraseIdentity::new(passphrase.clone(), Limits::default());
+    cache.remember(Arc::new(
+        PassphraseKey::for_test_vectors(&passphrase, FLOOR, [9; 16]).unwrap(),
     ));
     assert_eq!(
         read_file(&with_params(&file, &file_key, &nonce, 0, FLOOR), &cache),
@@ -368,12 +363,12 @@ fn parameters_over_the_caps_are_refused_at_once_without_deriving() {
     ];
     for (params, param, limits) in cases {
         let tampered = with_params(&file, &file_key, &nonce, 0, params);
-        let cache = KeyCache::new(passphrase.clone(), limits);
+        let cache = PassphraseIdentity::new(passphrase.clone(), limits);
         let before = derivation_count();
         let started = Instant::now();
         let err = Decryptor::new(&tampered[..])
             .unwrap()
-            .unlock(&cache)
+            .unlock(&[&cache])
             .unwrap_err();
         let took = started.elapsed();
         assert!(
@@ -402,14 +397,9 @@ fn parameters_over_the_caps_are_refused_at_once_without_deriving() {
 fn one_slot_over_the_caps_refuses_the_file_before_any_slot_is_tried() {
     let _serial = serial();
     let passphrase = Passphrase::new(b"two slots".to_vec());
-    let good = PassphraseKey::derive(&passphrase, FLOOR, [1; 16], &Limits::default()).unwrap();
-    let other = PassphraseKey::derive(
-        &Passphrase::new(b"x".to_vec()),
-        FLOOR,
-        [2; 16],
-        &Limits::default(),
-    )
-    .unwrap();
+    let good = PassphraseKey::for_test_vectors(&passphrase, FLOOR, [1; 16]).unwrap();
+    let other =
+        PassphraseKey::for_test_vectors(&Passphrase::new(b"x".to_vec()), FLOOR, [2; 16]).unwrap();
     let file_key = pattern(0x71);
     let nonce = [0x72; 32];
     let mut file = Vec::new();
@@ -423,11 +413,11 @@ fn one_slot_over_the_caps_refuses_the_file_before_any_slot_is_tried() {
     .unwrap();
     // The second slot asks for 2 GiB; the first would open with the passphrase.
     let tampered = with_params(&file, &file_key, &nonce, 1, KdfParams::new(2048, 2, 1));
-    let cache = KeyCache::new(passphrase, Limits::default());
+    let cache = PassphraseIdentity::new(passphrase, Limits::default());
     let before = derivation_count();
     let err = Decryptor::new(&tampered[..])
         .unwrap()
-        .unlock(&cache)
+        .unlock(&[&cache])
         .unwrap_err();
     assert!(
         matches!(

@@ -9,7 +9,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
-use coffer::stream::{
+use coffer::internals::stream::{
     chunks_len, ChunkCipher, SeekableReader, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PREFIX_LEN, TAG_LEN,
 };
 use coffer::{Decryptor, Encryptor, Error, ErrorKind, FileKey, PassphraseKey};

@@ -9,15 +9,16 @@ use fixtures::plaintext;
 use std::io;
 use std::sync::{Arc, LazyLock};
 
-use coffer::format::{FIXED_LEN, MAGIC, SLOT_PREFIX_LEN, SLOT_TYPE_PASSPHRASE, VERSION};
-use coffer::keys::{LABEL_HEADER_MAC, MAC_LEN};
-use coffer::pipeline::BATCH_CHUNKS;
-use coffer::stream::{
+use coffer::internals::format::{FIXED_LEN, MAGIC, SLOT_PREFIX_LEN, VERSION};
+use coffer::internals::keys::{LABEL_HEADER_MAC, MAC_LEN};
+use coffer::internals::pipeline::BATCH_CHUNKS;
+use coffer::internals::slots::passphrase::SLOT_TYPE as SLOT_TYPE_PASSPHRASE;
+use coffer::internals::stream::{
     CHUNK_SIZE, COMMITMENT_LEN, ENCRYPTED_CHUNK_SIZE, PREFIX_LEN, SALT_LEN, TAG_LEN,
 };
 use coffer::{
-    Decryptor, Encryptor, Error, FileKey, KdfParams, KeyCache, Limits, Passphrase, PassphraseKey,
-    PipelineOptions,
+    Decryptor, Encryptor, Error, FileKey, KdfParams, Limits, Passphrase, PassphraseIdentity,
+    PassphraseKey, PipelineOptions,
 };
 use hmac::{KeyInit, Mac};
 
@@ -35,20 +36,19 @@ const MULTI_LEN: usize = 2 * BATCH + 10 * CHUNK_SIZE + 100;
 
 static KEY: LazyLock<Arc<PassphraseKey>> = LazyLock::new(|| {
     Arc::new(
-        PassphraseKey::derive(
+        PassphraseKey::for_test_vectors(
             &Passphrase::new(PASSPHRASE.to_vec()),
             KdfParams::new(19, 2, 1),
             [0x64; 16],
-            &Limits::default(),
         )
         .expect("floor parameters derive"),
     )
 });
 
 /// A cache already holding `KEY`, so unlocking costs no derivation.
-fn cache() -> KeyCache {
-    let cache = KeyCache::new(Passphrase::new(PASSPHRASE.to_vec()), Limits::default());
-    cache.insert(Arc::clone(&KEY));
+fn cache() -> PassphraseIdentity {
+    let cache = PassphraseIdentity::new(Passphrase::new(PASSPHRASE.to_vec()), Limits::default());
+    cache.remember(Arc::clone(&KEY));
     cache
 }
 
@@ -128,7 +128,7 @@ enum Unlock<'a> {
     /// The file key, known: no Argon2id.
     FileKey,
     /// The passphrase, through a key cache.
-    Cache(&'a KeyCache),
+    Cache(&'a PassphraseIdentity),
 }
 
 /// Decrypts `file` whole with `decoder`, returning what it released and how it ended.
@@ -138,7 +138,7 @@ fn open(file: &[u8], decoder: Decoder, unlock: Unlock<'_>) -> (Vec<u8>, Result<(
         let decryptor = Decryptor::new(file)?;
         let key = match unlock {
             Unlock::FileKey => decryptor.unlock_with_file_key(FileKey::from_bytes(FILE_KEY))?,
-            Unlock::Cache(cache) => decryptor.unlock(cache)?,
+            Unlock::Cache(cache) => decryptor.unlock(&[cache])?,
         };
         match decoder {
             Decoder::Stream => {
@@ -278,7 +278,8 @@ fn a_flipped_bit_in_any_header_byte_is_refused_with_the_error_of_its_field() {
                     16..=47 => matches!(
                         err,
                         Error::NoSlotOpened {
-                            unsupported_slots: 0
+                            unsupported_slots: 0,
+                            ..
                         }
                     ),
                     _ if at == slot => {
@@ -288,7 +289,8 @@ fn a_flipped_bit_in_any_header_byte_is_refused_with_the_error_of_its_field() {
                             matches!(
                                 err,
                                 Error::NoSlotOpened {
-                                    unsupported_slots: 1
+                                    unsupported_slots: 1,
+                                    ..
                                 }
                             )
                         }
@@ -301,13 +303,15 @@ fn a_flipped_bit_in_any_header_byte_is_refused_with_the_error_of_its_field() {
                         Error::KdfOverLimit { .. }
                             | Error::InvalidHeader(_)
                             | Error::NoSlotOpened {
-                                unsupported_slots: 0
+                                unsupported_slots: 0,
+                                ..
                             }
                     ),
                     _ if at < wrapped => matches!(
                         err,
                         Error::NoSlotOpened {
-                            unsupported_slots: 0
+                            unsupported_slots: 0,
+                            ..
                         }
                     ),
                     _ if at < mac => matches!(err, Error::HeaderAuthentication),
@@ -762,14 +766,15 @@ fn every_decoder_reports_trailing_data_at_a_batch_boundary() {
 
 #[test]
 fn a_wrong_passphrase_opens_no_slot() {
-    let wrong = KeyCache::new(Passphrase::new(b"not tamper".to_vec()), Limits::default());
+    let wrong = PassphraseIdentity::new(Passphrase::new(b"not tamper".to_vec()), Limits::default());
     for decoder in DECODERS {
         let (out, result) = open(&SMALL.file, decoder, Unlock::Cache(&wrong));
         assert!(
             matches!(
                 result,
                 Err(Error::NoSlotOpened {
-                    unsupported_slots: 0
+                    unsupported_slots: 0,
+                    ..
                 })
             ),
             "{decoder:?}: {result:?}"
@@ -780,7 +785,7 @@ fn a_wrong_passphrase_opens_no_slot() {
 
 #[test]
 fn an_unknown_version_or_bad_magic_is_refused_before_any_key_is_needed() {
-    let wrong = KeyCache::new(Passphrase::new(b"unused".to_vec()), Limits::default());
+    let wrong = PassphraseIdentity::new(Passphrase::new(b"unused".to_vec()), Limits::default());
     for version in [0u8, 2, 0xff] {
         let mut file = SMALL.file.clone();
         file[MAGIC.len()] = version;
@@ -810,11 +815,10 @@ fn an_unknown_version_or_bad_magic_is_refused_before_any_key_is_needed() {
 
 #[test]
 fn a_file_with_two_slots_opens_through_the_second() {
-    let other = PassphraseKey::derive(
+    let other = PassphraseKey::for_test_vectors(
         &Passphrase::new(b"someone else".to_vec()),
         KdfParams::new(19, 2, 1),
         [0x65; 16],
-        &Limits::default(),
     )
     .unwrap();
     let mut file = Vec::new();
@@ -837,17 +841,19 @@ fn a_file_with_two_slots_opens_through_the_second() {
         assert!(out == SMALL.plain, "{decoder:?}");
     }
     // The first slot's holder opens it too; a third passphrase opens neither.
-    let first = KeyCache::new(Passphrase::new(b"someone else".to_vec()), Limits::default());
+    let first =
+        PassphraseIdentity::new(Passphrase::new(b"someone else".to_vec()), Limits::default());
     let (out, result) = open(&file, Decoder::Stream, Unlock::Cache(&first));
     result.unwrap();
     assert!(out == SMALL.plain);
-    let neither = KeyCache::new(Passphrase::new(b"nobody".to_vec()), Limits::default());
+    let neither = PassphraseIdentity::new(Passphrase::new(b"nobody".to_vec()), Limits::default());
     let (_, result) = open(&file, Decoder::Stream, Unlock::Cache(&neither));
     assert!(
         matches!(
             result,
             Err(Error::NoSlotOpened {
-                unsupported_slots: 0
+                unsupported_slots: 0,
+                ..
             })
         ),
         "{result:?}"
@@ -905,7 +911,7 @@ fn an_unknown_slot_covered_by_the_mac_is_skipped_and_the_passphrase_slot_opens()
         header
     );
 
-    let unknown = (0x02u8, b"a future key-file slot body".to_vec());
+    let unknown = (0x03u8, b"a future slot type's body".to_vec());
     let empty_unknown = (0x7fu8, Vec::new());
     let passphrase = (SLOT_TYPE_PASSPHRASE, passphrase_body);
     let cache = cache();
@@ -917,7 +923,7 @@ fn an_unknown_slot_covered_by_the_mac_is_skipped_and_the_passphrase_slot_opens()
         let mut file = build_header(&slots);
         file.extend_from_slice(payload);
         let decryptor = Decryptor::new(&file[..]).unwrap();
-        assert_eq!(decryptor.header().slots.len(), slots.len());
+        assert_eq!(decryptor.slots().len(), slots.len());
         for decoder in DECODERS {
             let (out, result) = open(&file, decoder, Unlock::Cache(&cache));
             result.unwrap_or_else(|e| panic!("{} slots, {decoder:?}: {e:?}", slots.len()));
@@ -933,7 +939,8 @@ fn an_unknown_slot_covered_by_the_mac_is_skipped_and_the_passphrase_slot_opens()
         matches!(
             result,
             Err(Error::NoSlotOpened {
-                unsupported_slots: 2
+                unsupported_slots: 2,
+                ..
             })
         ),
         "{result:?}"

@@ -5,11 +5,10 @@
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
-use coffer::format::Slot;
-use coffer::stream::PREFIX_LEN;
+use coffer::internals::stream::PREFIX_LEN;
 use coffer::{
-    Decryptor, Encryptor, Error, FileKey, Header, KeyCache, Limits, Passphrase, PassphraseKey,
-    PipelineOptions,
+    Decryptor, Encryptor, Error, FileKey, Limits, Passphrase, PassphraseIdentity, PassphraseKey,
+    PipelineOptions, Recipient, Slot,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -53,7 +52,9 @@ fn classify(err: &Error) -> (String, Value) {
         Error::UnsupportedVersion(v) => ("unsupported_version", json!({"version": v})),
         Error::InvalidHeader(_) => ("invalid_header", json!({})),
         Error::KdfOverLimit { param, .. } => ("kdf_over_limit", json!({"param": param})),
-        Error::NoSlotOpened { unsupported_slots } => (
+        Error::NoSlotOpened {
+            unsupported_slots, ..
+        } => (
             "no_slot_opened",
             json!({"unsupported_slots": unsupported_slots}),
         ),
@@ -87,7 +88,7 @@ fn decrypt(v: &Value, bytes: &[u8], unlock: Unlock, path: Path_) -> (Vec<u8>, Re
         let key = match unlock {
             Unlock::Passphrase => {
                 let pass = Passphrase::new(str_field(v, "passphrase").as_bytes().to_vec());
-                decryptor.unlock(&KeyCache::new(pass, Limits::default()))?
+                decryptor.unlock(&[&PassphraseIdentity::new(pass, Limits::default())])?
             }
             Unlock::FileKey => decryptor.unlock_with_file_key(file_key(v))?,
         };
@@ -221,7 +222,8 @@ fn check_seekable(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
 /// header nonce and slot salts (read from the header), the payload salt, the passphrases.
 fn check_reencrypts(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
     let name = str_field(v, "name");
-    let header = Header::read_from(&mut &bytes[..]).unwrap();
+    let decryptor = Decryptor::new(bytes).unwrap();
+    let header = decryptor.header();
     let payload_salt: [u8; 24] = bytes[header.len()..header.len() + 24].try_into().unwrap();
     let passphrases: Vec<String> = match v.get("slot_passphrases") {
         Some(list) => list
@@ -234,26 +236,26 @@ fn check_reencrypts(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
     };
     assert_eq!(
         passphrases.len(),
-        header.slots.len(),
+        decryptor.slots().len(),
         "{name}: one passphrase per slot"
     );
-    let keys: Vec<PassphraseKey> = header
-        .slots
+    let keys: Vec<PassphraseKey> = decryptor
+        .slots()
         .iter()
         .zip(&passphrases)
         .map(|(slot, pass)| match slot {
-            Slot::Passphrase(slot) => PassphraseKey::derive(
+            Slot::Passphrase(slot) => PassphraseKey::for_test_vectors(
                 &Passphrase::new(pass.as_bytes().to_vec()),
-                slot.params,
-                slot.salt,
-                &Limits::default(),
+                slot.params(),
+                *slot.salt(),
             )
             .unwrap(),
             _ => panic!("{name}: positive vectors have passphrase slots only"),
         })
         .collect();
-    let refs: Vec<&PassphraseKey> = keys.iter().collect();
+    let refs: Vec<&dyn Recipient> = keys.iter().map(|k| k as &dyn Recipient).collect();
     let mut plaintext = Vec::new();
+    let header_len = header.len();
     let decryptor = Decryptor::new(bytes).unwrap();
     let key = decryptor.unlock_with_file_key(file_key(v)).unwrap();
     decryptor
@@ -261,7 +263,7 @@ fn check_reencrypts(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
         .unwrap()
         .read_to_end(&mut plaintext)
         .unwrap();
-    let enc = Encryptor::from_parts(&file_key(v), header.header_nonce, payload_salt, &refs);
+    let enc = Encryptor::from_parts(&file_key(v), *header.header_nonce(), payload_salt, &refs);
     let mut w = enc.writer(Vec::new()).unwrap();
     w.write_all(&plaintext).unwrap();
     let again = w.finish().unwrap();
@@ -269,14 +271,14 @@ fn check_reencrypts(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
         problems.push(format!("{name}: re-encryption (streaming writer) differs"));
     }
     // The parallel encryption pipeline writes the same bytes.
-    let enc = Encryptor::from_parts(&file_key(v), header.header_nonce, payload_salt, &refs);
+    let enc = Encryptor::from_parts(&file_key(v), *header.header_nonce(), payload_salt, &refs);
     let mut out = Vec::new();
     enc.encrypt(&plaintext[..], &mut out, &PipelineOptions::with_threads(2))
         .unwrap();
     if out != bytes {
         problems.push(format!("{name}: re-encryption (pipeline) differs"));
     }
-    assert!(bytes.len() >= header.len() + PREFIX_LEN);
+    assert!(bytes.len() >= header_len + PREFIX_LEN);
 }
 
 #[test]

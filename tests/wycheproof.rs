@@ -5,7 +5,7 @@
 
 use std::io::Read;
 
-use coffer::stream::{ChunkCipher, DecryptReader, PayloadPrefix, PREFIX_LEN};
+use coffer::internals::stream::{ChunkCipher, DecryptReader, PayloadPrefix, PREFIX_LEN};
 use coffer::{FileKey, PipelineOptions};
 use serde_json::Value;
 use sha2::{Digest, Sha512};
@@ -42,7 +42,7 @@ fn decrypt(key: &[u8], context: &[u8], payload: &[u8], reader: Reader) -> (Vec<u
         Reader::Stream => DecryptReader::new(chunks, cipher)
             .read_to_end(&mut released)
             .is_ok(),
-        Reader::Pipeline(threads) => coffer::pipeline::decrypt(
+        Reader::Pipeline(threads) => coffer::internals::pipeline::decrypt(
             &cipher,
             chunks,
             &mut released,

@@ -12,7 +12,8 @@ Exit codes:
   0    success
   1    I/O or other error (including an existing output without -f)
   2    usage error (bad flags, KDF parameters below the floor, range out of bounds)
-  3    no key slot opens with the passphrase (wrong passphrase)
+  3    no key slot opens with the passphrase or key files given (wrong passphrase
+       or key file)
   4    the file fails authentication (tampered, corrupted, truncated, trailing data)
   5    not a coffer file, unsupported version, malformed header, or KDF parameters
        over the safety limits (see --max-kdf-memory)
@@ -42,6 +43,13 @@ pub enum Command {
     /// Show the header of coffer files (needs no passphrase).
     #[command(after_help = EXIT_CODES)]
     Inspect(InspectArgs),
+    /// Change who can open files (add or remove passphrases and key files), rewriting
+    /// only the header; --rotate re-encrypts under a new file key.
+    #[command(after_help = REKEY_HELP)]
+    Rekey(RekeyArgs),
+    /// Make a new key file (--symmetric): a random 256-bit key, one text line.
+    #[command(after_help = EXIT_CODES)]
+    Keygen(KeygenArgs),
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell to generate completions for.
@@ -67,7 +75,23 @@ pub struct PassphraseArgs {
     pub passphrase_env: Option<OsString>,
 }
 
-/// Options shared by every command that processes files with a passphrase.
+/// The credentials a command uses: a passphrase and key files, in any mix.
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+    /// Use a passphrase as well as the key files (asked on the terminal unless a
+    /// --passphrase-* source is given). Without any --key-file, a passphrase is always
+    /// used.
+    #[arg(long = "ask-passphrase")]
+    pub ask_passphrase: bool,
+    /// A key file made by `coffer keygen --symmetric` (repeatable). Encrypt wraps each
+    /// file's key for every key file given; other commands try each.
+    #[arg(long = "key-file", value_name = "PATH")]
+    pub key_files: Vec<PathBuf>,
+}
+
+/// Options shared by every command that processes files with credentials.
 #[derive(Debug, Args)]
 pub struct BatchArgs {
     /// No progress bar and no notes (errors are still printed).
@@ -94,7 +118,7 @@ pub struct BatchArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     #[command(flatten)]
-    pub passphrase: PassphraseArgs,
+    pub credentials: CredentialArgs,
 }
 
 /// Options of the commands that write outputs.
@@ -118,15 +142,9 @@ pub struct WriteArgs {
     pub delete_source: bool,
 }
 
+/// Argon2id cost of new passphrase slots.
 #[derive(Debug, Args)]
-pub struct EncryptArgs {
-    /// Files to encrypt; none or "-" means stdin to stdout.
-    #[arg(value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-    #[command(flatten)]
-    pub write: WriteArgs,
-    #[command(flatten)]
-    pub batch: BatchArgs,
+pub struct KdfArgs {
     /// Argon2id memory in MiB (at least 19).
     #[arg(long, value_name = "MIB", default_value_t = coffer::kdf::DEFAULT_MEMORY_MIB)]
     pub kdf_memory: u32,
@@ -136,6 +154,25 @@ pub struct EncryptArgs {
     /// Argon2id lanes.
     #[arg(long, value_name = "N", default_value_t = coffer::kdf::DEFAULT_LANES)]
     pub kdf_lanes: u32,
+}
+
+impl KdfArgs {
+    pub fn params(&self) -> coffer::KdfParams {
+        coffer::KdfParams::new(self.kdf_memory, self.kdf_passes, self.kdf_lanes)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// Files to encrypt; none or "-" means stdin to stdout.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub write: WriteArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    #[command(flatten)]
+    pub kdf: KdfArgs,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +211,96 @@ pub struct InspectArgs {
     /// Print the ciphertext byte ranges a reader must fetch for plaintext START:LEN.
     #[arg(long, value_name = "START:LEN", value_parser = parse_range)]
     pub ciphertext_range: Option<RangeSpec>,
+}
+
+/// What `rekey --help` adds after the options.
+pub const REKEY_HELP: &str = "\
+A header-only rekey copies the payload byte for byte: it does not take access away from
+anyone who already holds an old copy of the file (a backup, object-store version history)
+together with a removed credential. Use --rotate for that: it re-encrypts the payload under
+a new file key (constant memory, same output safety), so old credentials open nothing new.
+
+Exit codes:
+  0    success
+  1    I/O or other error
+  2    usage error (bad flags, malformed key file, removing the last slot)
+  3    no key slot opens with the credentials given
+  4    the file fails authentication (it is left as it is)
+  5    not a coffer file, unsupported version, malformed header, KDF over the limits
+  130  interrupted; the original file is untouched";
+
+/// Where a new passphrase comes from; without any, coffer prompts twice on the terminal.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct NewPassphraseArgs {
+    /// Read the new passphrase from the first line of PATH.
+    #[arg(long, value_name = "PATH")]
+    pub new_passphrase_file: Option<PathBuf>,
+    /// Read the new passphrase from file descriptor N.
+    #[arg(long, value_name = "N")]
+    pub new_passphrase_fd: Option<u32>,
+    /// Read the new passphrase from the environment variable VAR.
+    #[arg(long, value_name = "VAR")]
+    pub new_passphrase_env: Option<OsString>,
+}
+
+impl NewPassphraseArgs {
+    /// The same sources, as the passphrase reader takes them.
+    pub fn as_source(&self) -> PassphraseArgs {
+        PassphraseArgs {
+            passphrase_file: self.new_passphrase_file.clone(),
+            passphrase_fd: self.new_passphrase_fd,
+            passphrase_env: self.new_passphrase_env.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RekeyArgs {
+    /// coffer files to rekey in place.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    /// Add a slot for a new passphrase.
+    #[arg(long, conflicts_with = "change_passphrase")]
+    pub add_passphrase: bool,
+    /// Replace the slot(s) that the current passphrase opens with one for a new
+    /// passphrase.
+    #[arg(long)]
+    pub change_passphrase: bool,
+    /// Remove the slot(s) that the current passphrase opens.
+    #[arg(long, conflicts_with_all = ["add_passphrase", "change_passphrase"])]
+    pub remove_passphrase: bool,
+    /// Add a slot for this key file (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub add_key_file: Vec<PathBuf>,
+    /// Remove the slot that this key file opens (repeatable; it also serves to open
+    /// the file).
+    #[arg(long, value_name = "PATH")]
+    pub remove_key_file: Vec<PathBuf>,
+    /// Remove slot N, numbered as `coffer inspect` shows (repeatable).
+    #[arg(long, value_name = "N")]
+    pub remove_slot: Vec<usize>,
+    /// Re-encrypt the payload under a new file key as well (every kept slot must be
+    /// opened by a credential given here, to be made again).
+    #[arg(long)]
+    pub rotate: bool,
+    #[command(flatten)]
+    pub new_passphrase: NewPassphraseArgs,
+    #[command(flatten)]
+    pub kdf: KdfArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Make a symmetric key file (the only kind this version makes).
+    #[arg(long)]
+    pub symmetric: bool,
+    /// Write the key to PATH (created with mode 0600; never overwritten) instead of
+    /// stdout.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 /// A plaintext range: `len` is `None` for "to the end".

@@ -12,8 +12,8 @@ pub enum Kind {
     Io,
     /// Bad request: exit 2.
     Usage,
-    /// No slot opens with the passphrase: exit 3.
-    WrongPassphrase,
+    /// No slot opens with the passphrase or key files given: exit 3.
+    WrongKey,
     /// The file fails authentication: exit 4.
     Authentication,
     /// Not a coffer file, unsupported, malformed, over the limits: exit 5.
@@ -31,7 +31,7 @@ impl Kind {
         match self {
             Kind::Io => 1,
             Kind::Usage => 2,
-            Kind::WrongPassphrase => 3,
+            Kind::WrongKey => 3,
             Kind::Authentication => 4,
             Kind::Format => 5,
             Kind::Interrupted => 130,
@@ -43,7 +43,7 @@ impl Kind {
         match self {
             Kind::Io => "io",
             Kind::Usage => "usage",
-            Kind::WrongPassphrase => "wrong_passphrase",
+            Kind::WrongKey => "wrong_key",
             Kind::Authentication => "authentication",
             Kind::Format => "format",
             Kind::Interrupted => "interrupted",
@@ -52,7 +52,7 @@ impl Kind {
 
     fn from_lib(kind: coffer::ErrorKind) -> Kind {
         match kind {
-            coffer::ErrorKind::WrongPassphrase => Kind::WrongPassphrase,
+            coffer::ErrorKind::WrongKey => Kind::WrongKey,
             coffer::ErrorKind::Authentication => Kind::Authentication,
             coffer::ErrorKind::Format => Kind::Format,
             coffer::ErrorKind::Usage => Kind::Usage,
@@ -105,6 +105,7 @@ impl CliError {
             }
             coffer::Error::NoSlotOpened {
                 unsupported_slots: n @ 1..,
+                ..
             } => Some(format!(
                 "the file also has {n} slot(s) of a type this version of coffer cannot open"
             )),
@@ -171,6 +172,7 @@ mod tests {
         let code = |e: coffer::Error| CliError::lib(e).kind.exit_code();
         assert_eq!(
             code(coffer::Error::NoSlotOpened {
+                offered: 1,
                 unsupported_slots: 0
             }),
             3

@@ -6,9 +6,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
-use coffer::format::{Slot, VERSION};
-use coffer::stream::{CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE};
-use coffer::Header;
+use coffer::{Decryptor, Slot, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, FORMAT_VERSION as VERSION};
 use serde_json::{json, Map, Value};
 
 use super::args::{InspectArgs, RangeSpec};
@@ -60,7 +58,8 @@ struct Report {
 
 /// The facts of one file's layout.
 struct Layout {
-    header: Header,
+    header_len: usize,
+    slots: Vec<Slot>,
     file_len: u64,
     /// Where chunk 0 starts: header length + the 56-byte payload prefix.
     chunks_offset: u64,
@@ -76,12 +75,13 @@ fn layout(path: &Path) -> Result<Layout, CliError> {
         .metadata()
         .map_err(|e| CliError::io(e.to_string()))?
         .len();
-    let header = Header::read_from(&mut file)?;
+    let decryptor = Decryptor::new(&mut file)?;
     Ok(Layout {
         file_len,
-        chunks_offset: header.chunks_offset(),
-        plaintext: header.plaintext_len(file_len),
-        header,
+        chunks_offset: decryptor.chunks_offset(),
+        plaintext: decryptor.plaintext_len(file_len),
+        header_len: decryptor.header().len(),
+        slots: decryptor.slots().to_vec(),
     })
 }
 
@@ -99,13 +99,14 @@ fn describe(path: &Path, layout: &Layout) -> Report {
     let mut text = format!(
         "{}\n  format version:  {VERSION}\n  header:          {} bytes\n",
         path.display(),
-        layout.header.len()
+        layout.header_len
     );
-    for (i, slot) in layout.header.slots.iter().enumerate() {
+    for (i, slot) in layout.slots.iter().enumerate() {
         match slot {
             Slot::Passphrase(slot) => {
-                let p = slot.params;
+                let p = slot.params();
                 slots_json.push(json!({
+                    "index": i,
                     "type": "passphrase",
                     "kdf": "argon2id",
                     "memory_mib": p.memory_mib(),
@@ -120,19 +121,21 @@ fn describe(path: &Path, layout: &Layout) -> Report {
                     p.lanes
                 );
             }
-            Slot::Unknown { slot_type, body } => {
+            Slot::Unknown {
+                slot_type,
+                body_len,
+            } => {
                 slots_json.push(json!({
+                    "index": i,
                     "type": "unknown",
                     "slot_type": slot_type,
-                    "body_len": body.len(),
+                    "body_len": body_len,
                 }));
-                text += &format!(
-                    "  slot {i}:          unknown type {slot_type} ({} bytes)\n",
-                    body.len()
-                );
+                text +=
+                    &format!("  slot {i}:          unknown type {slot_type} ({body_len} bytes)\n");
             }
             other => {
-                slots_json.push(json!({ "type": other.type_name() }));
+                slots_json.push(json!({ "index": i, "type": other.type_name() }));
                 text += &format!("  slot {i}:          {}\n", other.type_name());
             }
         }
@@ -150,7 +153,7 @@ fn describe(path: &Path, layout: &Layout) -> Report {
     put_path(&mut map, Some(path));
     let rest = json!({
         "version": VERSION,
-        "header_len": layout.header.len(),
+        "header_len": layout.header_len,
         "slots": slots_json,
         "chunk_size": CHUNK_SIZE,
         "ciphertext_len": layout.file_len,

@@ -1,14 +1,18 @@
-//! The command line: argument parsing ([`args`]), passphrase sources ([`passphrase`]),
+//! The command line: argument parsing ([`args`]), credentials ([`credentials`],
+//! [`passphrase`]), `keygen`, `rekey`,
 //! safe outputs ([`output`]), planning ([`plan`]), the batch runner ([`run`]), `inspect`,
 //! reports and progress. Exit codes are decided in [`error::Kind::exit_code`] only.
 
 mod args;
+mod credentials;
 mod error;
 mod inspect;
+mod keygen;
 mod output;
 mod passphrase;
 mod plan;
 mod progress;
+mod rekey;
 mod report;
 mod run;
 
@@ -34,6 +38,8 @@ pub fn main() -> i32 {
         Command::Decrypt(args) => run::decrypt(args),
         Command::Verify(args) => run::verify(args),
         Command::Inspect(args) => inspect::inspect(args),
+        Command::Rekey(args) => rekey::rekey(args),
+        Command::Keygen(args) => keygen::keygen(args),
         Command::Completions { shell } => {
             let mut out = io::stdout().lock();
             clap_complete::generate(*shell, &mut Cli::command(), "coffer", &mut out);

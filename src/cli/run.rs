@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-use coffer::{Decryptor, Encryptor, KdfParams, KeyCache, Limits, PassphraseKey, PipelineOptions};
+use coffer::{Decryptor, Encryptor, KdfParams, Limits, PipelineOptions};
 use zeroize::Zeroizing;
 
 use super::args::{BatchArgs, DecryptArgs, EncryptArgs, RangeSpec, VerifyArgs, WriteArgs};
+use super::credentials::{Identities, Recipients};
 use super::error::{CliError, Kind};
 use super::output::{cancel_flag, install_signal_handler, stdin_file, Output, Target};
-use super::passphrase::{self, Purpose};
 use super::plan::{self, check_target, Input, Job, JobState, Mode, PlanOptions};
 use super::progress::Progress;
 use super::report::{json_sink, FileResult, Outcome, Reporter};
@@ -28,12 +28,26 @@ const SMALL_FILE: u64 = 1024 * 1024;
 const PROGRESS_MIN_BYTES: u64 = 16 * 1024 * 1024;
 
 pub fn encrypt(args: &EncryptArgs) -> i32 {
-    let params = KdfParams::new(args.kdf_memory, args.kdf_passes, args.kdf_lanes);
+    let params = args.kdf.params();
     let limits = Limits {
         max_memory_mib: args.batch.max_kdf_memory,
     };
     // Checked before anything else, so a bad flag never costs a prompt.
-    if let Err(err) = params.check_floor(&limits) {
+    if let Err(err) = check_kdf_flags(params, &limits) {
+        return fail(&err);
+    }
+    run_batch(
+        Mode::Encrypt,
+        &args.files,
+        Some(&args.write),
+        &args.batch,
+        Some(params),
+    )
+}
+
+/// The floor and caps for new passphrase slots, as a usage error naming the flag.
+pub fn check_kdf_flags(params: KdfParams, limits: &Limits) -> Result<(), CliError> {
+    if let Err(err) = params.check_floor(limits) {
         let flag = match &err {
             coffer::Error::KdfAboveCap { param, .. }
             | coffer::Error::KdfBelowFloor { param, .. } => {
@@ -55,15 +69,9 @@ pub fn encrypt(args: &EncryptArgs) -> i32 {
                  pass --max-kdf-memory MIB here too if you really mean it",
             );
         }
-        return fail(&err);
+        return Err(err);
     }
-    run_batch(
-        Mode::Encrypt,
-        &args.files,
-        Some(&args.write),
-        &args.batch,
-        Some(params),
-    )
+    Ok(())
 }
 
 pub fn decrypt(args: &DecryptArgs) -> i32 {
@@ -84,7 +92,7 @@ pub fn verify(args: &VerifyArgs) -> i32 {
 }
 
 /// Prints a run-level error and returns its exit code.
-fn fail(err: &CliError) -> i32 {
+pub fn fail(err: &CliError) -> i32 {
     eprintln!("{}", err.render());
     err.kind.exit_code()
 }
@@ -95,10 +103,10 @@ struct Ctx<'a> {
     force: bool,
     delete_source: bool,
     mkdir: bool,
-    /// Encrypt: the one passphrase key of the run.
-    key: Option<Arc<PassphraseKey>>,
+    /// Encrypt: the recipients of the run (the passphrase key derived once).
+    recipients: Option<Recipients>,
     /// Decrypt and verify, and encrypt with --delete-source (to read outputs back).
-    cache: Option<KeyCache>,
+    identities: Option<Identities>,
     cancel: Arc<AtomicBool>,
     reporter: &'a Reporter,
 }
@@ -138,7 +146,7 @@ fn run_batch(
                 .hint("redirect stdout to a file or a pipe, or use -o PATH"),
         );
     }
-    if reads_stdin && batch.passphrase.passphrase_fd == Some(0) {
+    if reads_stdin && batch.credentials.passphrase.passphrase_fd == Some(0) {
         return fail(&CliError::usage(
             "stdin cannot carry both the passphrase (--passphrase-fd 0) and the data",
         ));
@@ -162,28 +170,20 @@ fn run_batch(
     let limits = Limits {
         max_memory_mib: batch.max_kdf_memory,
     };
-    let (mut key, mut cache) = (None, None);
+    let (mut recipients, mut identities) = (None, None);
     if !runnable.is_empty() {
-        let purpose = match mode {
-            Mode::Encrypt => Purpose::Encrypt,
-            _ => Purpose::Decrypt,
-        };
-        let secrets = passphrase::obtain(&batch.passphrase, purpose).and_then(|pass| {
-            if let Some(params) = params {
-                // One derivation for the whole run, whatever the file count.
-                let generated = Arc::new(PassphraseKey::generate(&pass, params, &limits)?);
+        let credentials = &batch.credentials;
+        let obtained = match params {
+            // One derivation for the whole run, whatever the file count.
+            Some(params) => Recipients::obtain(credentials, params, &limits).map(|r| {
                 if delete_source {
-                    let verify_cache = KeyCache::new(pass, limits);
-                    verify_cache.insert(Arc::clone(&generated));
-                    cache = Some(verify_cache);
+                    identities = Some(r.as_identities(limits));
                 }
-                key = Some(generated);
-            } else {
-                cache = Some(KeyCache::new(pass, limits));
-            }
-            Ok(())
-        });
-        if let Err(err) = secrets {
+                recipients = Some(r);
+            }),
+            None => Identities::obtain(credentials, limits).map(|i| identities = Some(i)),
+        };
+        if let Err(err) = obtained {
             return fail(&err);
         }
     }
@@ -201,8 +201,8 @@ fn run_batch(
         force: opts.force,
         delete_source,
         mkdir: opts.output_dir.is_some(),
-        key,
-        cache,
+        recipients,
+        identities,
         cancel: cancel_flag(),
         reporter: &reporter,
     };
@@ -327,9 +327,12 @@ fn encrypt_file(
     size: Option<u64>,
     options: &PipelineOptions,
 ) -> Result<u64, CliError> {
-    let key = ctx.key.as_deref().expect("encrypt runs hold a key");
+    let recipients = ctx
+        .recipients
+        .as_ref()
+        .expect("encrypt runs hold recipients");
     let mut output = Output::open(&job.target, ctx.mkdir)?;
-    let encryptor = Encryptor::new(&[key]);
+    let encryptor = Encryptor::new(&recipients.list())?;
     let bytes = if is_small(size) {
         let mut writer = encryptor
             .writer(output.writer())
@@ -342,7 +345,7 @@ fn encrypt_file(
         bytes
     } else if let Some(file) = output.temp_file(size.map(|size| {
         // The ciphertext length, if the input keeps its size while it is read.
-        encryptor.header().file_len(size)
+        encryptor.file_len(size)
     })) {
         encryptor.encrypt_to_file(input, file, options)?
     } else {
@@ -359,9 +362,12 @@ fn decrypt_file(
     size: Option<u64>,
     options: &PipelineOptions,
 ) -> Result<u64, CliError> {
-    let cache = ctx.cache.as_ref().expect("decrypt runs hold a key cache");
+    let identities = ctx
+        .identities
+        .as_ref()
+        .expect("decrypt runs hold identities");
     let decryptor = Decryptor::new(input)?;
-    let file_key = decryptor.unlock(cache)?;
+    let file_key = decryptor.unlock(&identities.list())?;
     let mut output = Output::open(&job.target, ctx.mkdir)?;
     let bytes = if is_small(size) {
         let mut reader = decryptor.into_reader(&file_key)?;
@@ -371,7 +377,7 @@ fn decrypt_file(
         })?
     } else if let Some(file) = output.temp_file(size.and_then(|size| {
         // The plaintext length, if the ciphertext's length is a valid one.
-        decryptor.header().plaintext_len(size).ok()
+        decryptor.plaintext_len(size).ok()
     })) {
         decryptor.decrypt_to_file(&file_key, file, options)?
     } else {
@@ -389,14 +395,14 @@ fn verify_written(
     threads: usize,
     expected: u64,
 ) -> Result<(), CliError> {
-    let cache = ctx
-        .cache
+    let identities = ctx
+        .identities
         .as_ref()
-        .expect("--delete-source runs hold a key cache");
+        .expect("--delete-source runs hold identities");
     let check = || -> Result<u64, CliError> {
         let file = File::open(out).map_err(|e| CliError::io(e.to_string()))?;
         let decryptor = Decryptor::new(file)?;
-        let file_key = decryptor.unlock(cache)?;
+        let file_key = decryptor.unlock(&identities.list())?;
         let mut options = PipelineOptions::with_threads(threads);
         options.cancel = Some(Arc::clone(&ctx.cancel));
         Ok(decryptor.decrypt(&file_key, &mut io::sink(), &options)?)
@@ -492,15 +498,14 @@ fn decrypt_range(args: &DecryptArgs, range: RangeSpec) -> i32 {
             return Err(CliError::usage("--range needs a regular (seekable) file"));
         }
         check_target(&input, Some(&meta), &target, args.write.force)?;
-        let pass = passphrase::obtain(&batch.passphrase, Purpose::Decrypt)?;
-        let cache = KeyCache::new(
-            pass,
+        let identities = Identities::obtain(
+            &batch.credentials,
             Limits {
                 max_memory_mib: batch.max_kdf_memory,
             },
-        );
+        )?;
         let decryptor = Decryptor::new(file)?;
-        let file_key = decryptor.unlock(&cache)?;
+        let file_key = decryptor.unlock(&identities.list())?;
         let mut reader = decryptor.into_seekable(&file_key)?;
         let (start, len) = range.resolve(reader.plaintext_len())?;
         reader

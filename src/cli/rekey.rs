@@ -1,0 +1,368 @@
+//! `coffer rekey`: change who can open files, in place.
+//!
+//! A header-only rekey keeps the file key: the new header (same header nonce, kept slots
+//! byte for byte, new slots, new MAC) is followed by the payload copied byte for byte.
+//! `--rotate` re-encrypts the payload under a new file key instead. Either way the result
+//! is written to a temporary file beside the original, synced, and renamed over it; on
+//! any failure the original is untouched.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use coffer::{
+    Decryptor, Encryptor, Identity, Limits, PassphraseKey, PipelineOptions, Recipient, Slot,
+    SymmetricKey,
+};
+
+use super::args::RekeyArgs;
+use super::credentials::{read_key_file, Identities};
+use super::error::{CliError, Kind};
+use super::output::{cancel_flag, install_signal_handler, TempOutput};
+use super::passphrase::{self, Purpose};
+use super::plan::{self, JobState, Mode, PlanOptions};
+use super::report::{json_sink, FileResult, Outcome, Reporter};
+use super::run::{check_kdf_flags, fail};
+
+/// What every file of the run gets: the slots to take out and the recipients to add.
+struct Changes {
+    remove_passphrase: bool,
+    remove_slots: BTreeSet<usize>,
+    /// Key files whose slots are removed; they also serve to open the file.
+    remove_key_files: Vec<(PathBuf, Arc<SymmetricKey>)>,
+    new_key_files: Vec<SymmetricKey>,
+    new_passphrase: Option<PassphraseKey>,
+    rotate: bool,
+}
+
+impl Changes {
+    fn new_recipients(&self) -> Vec<&dyn Recipient> {
+        let mut all: Vec<&dyn Recipient> = Vec::new();
+        all.extend(self.new_key_files.iter().map(|k| k as &dyn Recipient));
+        all.extend(self.new_passphrase.iter().map(|k| k as &dyn Recipient));
+        all
+    }
+}
+
+pub fn rekey(args: &RekeyArgs) -> i32 {
+    let started = Instant::now();
+    install_signal_handler();
+    let batch = &args.batch;
+    let limits = Limits {
+        max_memory_mib: batch.max_kdf_memory,
+    };
+    let adds_passphrase = args.add_passphrase || args.change_passphrase;
+    let changes_anything = adds_passphrase
+        || args.remove_passphrase
+        || args.rotate
+        || !args.add_key_file.is_empty()
+        || !args.remove_key_file.is_empty()
+        || !args.remove_slot.is_empty();
+    if !changes_anything {
+        return fail(&CliError::usage("nothing to change").hint(
+            "give --add-passphrase, --change-passphrase, --remove-passphrase, --add-key-file, \
+             --remove-key-file, --remove-slot or --rotate",
+        ));
+    }
+    let new_source = &args.new_passphrase;
+    let has_new_source = new_source.new_passphrase_file.is_some()
+        || new_source.new_passphrase_fd.is_some()
+        || new_source.new_passphrase_env.is_some();
+    if has_new_source && !adds_passphrase {
+        return fail(&CliError::usage(
+            "a --new-passphrase-* source needs --add-passphrase or --change-passphrase",
+        ));
+    }
+    if adds_passphrase {
+        if let Err(err) = check_kdf_flags(args.kdf.params(), &limits) {
+            return fail(&err);
+        }
+    }
+    let opts = PlanOptions {
+        mode: Mode::Verify,
+        recursive: batch.recursive,
+        follow_symlinks: batch.follow_symlinks,
+        output: None,
+        stdout: false,
+        output_dir: None,
+        force: false,
+    };
+    let jobs = match plan::plan(&args.files, &opts) {
+        Ok(jobs) => jobs,
+        Err(err) => return fail(&err),
+    };
+    if jobs.iter().any(|job| job.path().is_none()) {
+        return fail(&CliError::usage(
+            "rekey rewrites files in place: it needs file names, not stdin",
+        ));
+    }
+    let sink = if batch.json || batch.report.is_some() {
+        match json_sink(batch.report.as_deref(), false) {
+            Ok(sink) => Some(sink),
+            Err(err) => return fail(&err),
+        }
+    } else {
+        None
+    };
+    let reporter = Reporter::new("rekey", batch.quiet, sink, started);
+    let prepared = prepare(args, limits);
+    let (identities, changes) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => return fail(&err),
+    };
+    let cancel = cancel_flag();
+    for (index, job) in jobs.iter().enumerate() {
+        let path = job.path().map(Path::to_path_buf);
+        let outcome = match &job.state {
+            JobState::Skip(reason) => Outcome::Skipped(reason.clone()),
+            JobState::Fail(err) => Outcome::Failed(err.clone()),
+            JobState::Run => {
+                let file = path.as_deref().expect("checked: every job has a path");
+                match rekey_file(file, &identities, &changes, batch.threads) {
+                    Ok(bytes) => Outcome::Ok {
+                        output: Some(file.display().to_string()),
+                        bytes,
+                    },
+                    Err(err) => Outcome::Failed(err.context(job.display())),
+                }
+            }
+        };
+        reporter.record(index, FileResult { path, outcome });
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    reporter.finish()
+}
+
+/// Reads every credential before touching any file: key files first, then the current
+/// passphrase, then the new one (so a typo in a key file never costs a prompt).
+fn prepare(args: &RekeyArgs, limits: Limits) -> Result<(Identities, Changes), CliError> {
+    let remove_key_files = args
+        .remove_key_file
+        .iter()
+        .map(|path| Ok((path.clone(), Arc::new(read_key_file(path)?))))
+        .collect::<Result<Vec<_>, CliError>>()?;
+    let new_key_files = args
+        .add_key_file
+        .iter()
+        .map(|path| read_key_file(path))
+        .collect::<Result<Vec<_>, CliError>>()?;
+    let credentials = &args.batch.credentials;
+    let needs_passphrase = args.change_passphrase || args.remove_passphrase;
+    // As elsewhere, a passphrase is read when asked for or when no key file is given;
+    // --remove-key-file counts as a key file, since it opens the file too.
+    let with_passphrase = needs_passphrase
+        || credentials.asks_for_passphrase()
+        || credentials.key_files.is_empty() && remove_key_files.is_empty();
+    let mut identities = Identities::read(credentials, with_passphrase, limits)?;
+    identities
+        .key_files
+        .extend(remove_key_files.iter().map(|(_, key)| Arc::clone(key)));
+    let new_passphrase = if args.add_passphrase || args.change_passphrase {
+        let pass = passphrase::obtain(&args.new_passphrase.as_source(), Purpose::Encrypt)?;
+        Some(PassphraseKey::generate(&pass, args.kdf.params(), &limits)?)
+    } else {
+        None
+    };
+    Ok((
+        identities,
+        Changes {
+            remove_passphrase: needs_passphrase,
+            remove_slots: args.remove_slot.iter().copied().collect(),
+            remove_key_files,
+            new_key_files,
+            new_passphrase,
+            rotate: args.rotate,
+        },
+    ))
+}
+
+/// Rekeys one file in place, returning the bytes written.
+fn rekey_file(
+    path: &Path,
+    identities: &Identities,
+    changes: &Changes,
+    threads: usize,
+) -> Result<u64, CliError> {
+    let file = File::open(path).map_err(|e| CliError::io(e.to_string()))?;
+    let before = file.metadata().map_err(|e| CliError::io(e.to_string()))?;
+    if !before.is_file() {
+        return Err(CliError::usage("rekey needs a regular file"));
+    }
+    let decryptor = Decryptor::new(file)?;
+    let file_key = decryptor.unlock(&identities.list())?;
+    let slot_count = decryptor.slots().len();
+
+    let mut remove = BTreeSet::new();
+    for &index in &changes.remove_slots {
+        if index >= slot_count {
+            return Err(CliError::usage(format!(
+                "there is no slot {index}: the file has {slot_count} (numbered from 0, as `coffer inspect` shows)"
+            )));
+        }
+        remove.insert(index);
+    }
+    if changes.remove_passphrase {
+        let passphrase = identities
+            .passphrase
+            .as_ref()
+            .expect("a passphrase is read for --change/--remove-passphrase");
+        let opened = decryptor.slots_opened_by(passphrase)?;
+        if opened.is_empty() {
+            return Err(CliError::new(
+                Kind::WrongKey,
+                "the passphrase given opens no slot of this file, so none is replaced or removed",
+            ));
+        }
+        remove.extend(opened);
+    }
+    for (key_path, key) in &changes.remove_key_files {
+        let opened = decryptor.slots_opened_by(&**key)?;
+        if opened.is_empty() {
+            return Err(CliError::new(
+                Kind::WrongKey,
+                format!("key file {} opens no slot of this file", key_path.display()),
+            ));
+        }
+        remove.extend(opened);
+    }
+    let keep: Vec<usize> = (0..slot_count).filter(|i| !remove.contains(i)).collect();
+    let added = changes.new_recipients();
+    if keep.is_empty() && added.is_empty() {
+        return Err(CliError::usage(
+            "refusing to remove the last slot: nobody could open the file any more",
+        ));
+    }
+
+    let temp = TempOutput::create(path)
+        .map_err(|e| CliError::io_while("creating a temporary file", &e))?;
+    let written = if changes.rotate {
+        let carried = carry_over(&decryptor, &keep, identities)?;
+        let mut recipients: Vec<&dyn Recipient> =
+            carried.iter().map(|r| r.as_recipient()).collect();
+        recipients.extend(added);
+        let encryptor = Encryptor::new(&recipients)?;
+        let reader = decryptor.into_reader(&file_key)?;
+        let mut options = PipelineOptions::with_threads(threads);
+        options.cancel = Some(cancel_flag());
+        encryptor
+            .encrypt_to_file(reader, temp.as_file(), &options)
+            .map_err(|err| match err {
+                // The payload reader's own errors (a tampered chunk) come back through io.
+                coffer::Error::Io(e) => CliError::lib(coffer::Error::from_io(e)),
+                other => CliError::lib(other),
+            })?
+    } else {
+        let header = decryptor.rekey(&file_key, &keep, &added)?;
+        let mut out = temp.as_file();
+        out.write_all(header.as_bytes())
+            .map_err(|e| write_error(path, &e))?;
+        let mut payload = decryptor.into_payload();
+        let copied = io::copy(&mut payload, &mut out).map_err(|e| write_error(path, &e))?;
+        header.len() as u64 + copied
+    };
+    let out = temp.as_file();
+    out.set_permissions(fs::Permissions::from_mode(before.mode() & 0o777))
+        .and_then(|()| out.sync_all())
+        .map_err(|e| write_error(path, &e))?;
+    unchanged_since(path, &before)?;
+    temp.persist(true)
+        .map_err(|e| CliError::io_while(format_args!("replacing {}", path.display()), &e))?;
+    sync_directory(path);
+    Ok(written)
+}
+
+/// A credential that can make a kept slot again under a new file key.
+enum Carried {
+    Passphrase(Arc<PassphraseKey>),
+    KeyFile(Arc<SymmetricKey>),
+}
+
+impl Carried {
+    fn as_recipient(&self) -> &dyn Recipient {
+        match self {
+            Carried::Passphrase(key) => &**key,
+            Carried::KeyFile(key) => &**key,
+        }
+    }
+}
+
+/// For `--rotate`: the credential for every kept slot, or an error naming the first slot
+/// nobody here can make again.
+fn carry_over(
+    decryptor: &Decryptor<File>,
+    keep: &[usize],
+    identities: &Identities,
+) -> Result<Vec<Carried>, CliError> {
+    let mut carried = Vec::with_capacity(keep.len());
+    for &index in keep {
+        let slot = &decryptor.slots()[index];
+        let found = match slot {
+            Slot::Passphrase(body) => match &identities.passphrase {
+                Some(p) if decryptor.slots_opened_by(p)?.contains(&index) => {
+                    Some(Carried::Passphrase(p.key_for(body.params(), *body.salt())?))
+                }
+                _ => None,
+            },
+            Slot::KeyFile(_) => identities
+                .key_files
+                .iter()
+                .find(|key| {
+                    decryptor
+                        .slots_opened_by(&***key as &dyn Identity)
+                        .is_ok_and(|opened| opened.contains(&index))
+                })
+                .map(|key| Carried::KeyFile(Arc::clone(key))),
+            _ => None,
+        };
+        carried.push(found.ok_or_else(|| {
+            CliError::usage(format!(
+                "--rotate cannot make slot {index} ({}) again without its credential",
+                slot.type_name()
+            ))
+            .hint(format!(
+                "give the passphrase or key file that opens it, or drop it with --remove-slot {index}"
+            ))
+        })?);
+    }
+    Ok(carried)
+}
+
+fn write_error(path: &Path, err: &io::Error) -> CliError {
+    CliError::io_while(format_args!("writing the new {}", path.display()), err)
+}
+
+/// Refuses to replace a file that changed (or was replaced) while it was being rekeyed.
+fn unchanged_since(path: &Path, before: &fs::Metadata) -> Result<(), CliError> {
+    let now = fs::metadata(path).map_err(|e| CliError::io(e.to_string()))?;
+    let same = now.dev() == before.dev()
+        && now.ino() == before.ino()
+        && now.len() == before.len()
+        && now.mtime() == before.mtime()
+        && now.mtime_nsec() == before.mtime_nsec();
+    if same {
+        Ok(())
+    } else {
+        Err(CliError::io(
+            "the file changed while it was being rekeyed; it was left as it is",
+        ))
+    }
+}
+
+/// Makes the rename durable. Best effort: a directory that cannot be opened or synced
+/// (some network filesystems) still holds the renamed file.
+fn sync_directory(path: &Path) {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
+    }
+}
