@@ -35,6 +35,22 @@ pub enum Error {
         unit: &'static str,
     },
 
+    /// The passphrase slots together ask for more Argon2id work than the reader's budget.
+    #[error("the passphrase slots ask for {work} MiB x passes of Argon2id work in all, over the budget of {budget}")]
+    KdfWorkOverBudget {
+        /// The work asked for, in MiB x passes.
+        work: u64,
+        /// The budget in force.
+        budget: u64,
+    },
+
+    /// The machine could not allocate the memory a derivation needs.
+    #[error("this machine could not provide {memory_mib} MiB for the Argon2id key derivation")]
+    KdfOutOfMemory {
+        /// The memory asked for.
+        memory_mib: u64,
+    },
+
     /// Encryption was asked to use Argon2id parameters below the safe floor.
     #[error("Argon2id {param} of {value}{unit} is below the minimum of {floor}{unit}")]
     KdfBelowFloor {
@@ -186,6 +202,7 @@ impl Error {
             | Error::UnsupportedVersion(_)
             | Error::InvalidHeader(_)
             | Error::KdfOverLimit { .. }
+            | Error::KdfWorkOverBudget { .. }
             | Error::MessageTooLong => ErrorKind::Format,
             Error::KdfBelowFloor { .. }
             | Error::KdfAboveCap { .. }
@@ -193,7 +210,7 @@ impl Error {
             | Error::HeaderTooLarge { .. }
             | Error::RangeOutOfBounds { .. } => ErrorKind::Usage,
             Error::Interrupted => ErrorKind::Interrupted,
-            Error::Io(_) => ErrorKind::Io,
+            Error::Io(_) | Error::KdfOutOfMemory { .. } => ErrorKind::Io,
         }
     }
 

@@ -32,6 +32,10 @@ pub const FLOOR_PASSES: u32 = 2;
 pub const DEFAULT_MAX_MEMORY_MIB: u32 = 1024;
 /// Absolute memory cap no option can raise: 64 GiB, well past any legitimate file.
 pub const HARD_MAX_MEMORY_MIB: u32 = 64 * 1024;
+/// Default budget for the Argon2id work one file may ask of a reader, summed over its
+/// passphrase slots, in MiB x passes: eight slots at the default parameters, half a
+/// slot at the caps (1024 MiB x 16 passes, about 17 s on the reference machine).
+pub const DEFAULT_MAX_WORK_MIB_PASSES: u64 = 8 * 1024;
 /// Cap on passes a reader accepts.
 pub const MAX_PASSES: u32 = 16;
 /// Cap on lanes a reader accepts.
@@ -70,14 +74,18 @@ impl Default for KdfParams {
 /// Caps a reader applies to the parameters it finds in a header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest Argon2id memory accepted, in MiB.
+    /// Largest Argon2id memory accepted for one slot, in MiB.
     pub max_memory_mib: u32,
+    /// Largest total Argon2id work one file may ask for, in MiB x passes, summed over
+    /// the distinct (parameters, salt) of its passphrase slots.
+    pub max_work_mib_passes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_memory_mib: DEFAULT_MAX_MEMORY_MIB,
+            max_work_mib_passes: DEFAULT_MAX_WORK_MIB_PASSES,
         }
     }
 }
@@ -97,6 +105,12 @@ impl KdfParams {
         self.memory_kib / 1024
     }
 
+    /// The work one derivation costs, in MiB x passes (rounded up): what
+    /// [`Limits::max_work_mib_passes`] budgets.
+    pub fn work_mib_passes(&self) -> u64 {
+        (u64::from(self.memory_kib) * u64::from(self.passes)).div_ceil(1024)
+    }
+
     /// Refuses parameters a reader must not run: over the caps, or ones Argon2 itself
     /// rejects (so that the error names the field instead of "invalid parameters").
     ///
@@ -104,6 +118,16 @@ impl KdfParams {
     /// [`Error::KdfOverLimit`] naming the parameter and the cap, or
     /// [`Error::InvalidHeader`] for values Argon2 cannot run at all.
     pub fn check_limits(&self, limits: &Limits) -> Result<()> {
+        self.check_caps(limits)?;
+        self.check_runnable()
+    }
+
+    /// Refuses parameters over the reader's caps, naming the first of memory, passes and
+    /// lanes that is over.
+    ///
+    /// # Errors
+    /// [`Error::KdfOverLimit`].
+    pub fn check_caps(&self, limits: &Limits) -> Result<()> {
         let max_kib = u64::from(limits.max_memory_mib.min(HARD_MAX_MEMORY_MIB)) * 1024;
         if u64::from(self.memory_kib) > max_kib {
             return Err(Error::KdfOverLimit {
@@ -119,6 +143,14 @@ impl KdfParams {
         if self.lanes > MAX_LANES {
             return Err(over("lanes", self.lanes, MAX_LANES));
         }
+        Ok(())
+    }
+
+    /// Refuses parameters Argon2 cannot run at all.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHeader`].
+    pub fn check_runnable(&self) -> Result<()> {
         if self.passes == 0 || self.lanes == 0 || self.memory_kib < 8 * self.lanes {
             return Err(Error::InvalidHeader(
                 "Argon2id parameters out of range (passes and lanes must be at least 1, memory at least 8 KiB per lane)",
@@ -171,7 +203,17 @@ impl KdfParams {
                 unit,
             },
             other => other,
-        })
+        })?;
+        // One slot alone over the readers' work budget would be refused by them too.
+        if self.work_mib_passes() > limits.max_work_mib_passes {
+            return Err(Error::KdfAboveCap {
+                param: "work (memory x passes)",
+                value: self.work_mib_passes(),
+                limit: limits.max_work_mib_passes,
+                unit: " MiB x passes",
+            });
+        }
+        Ok(())
     }
 
     /// Runs Argon2id (version 0x13) over the passphrase and salt, with no secret and no
@@ -180,6 +222,7 @@ impl KdfParams {
     /// Callers check limits first; this only refuses what Argon2 itself refuses.
     ///
     /// # Errors
+    /// [`Error::KdfOutOfMemory`] when the memory cannot be allocated,
     /// [`Error::InvalidHeader`] if Argon2 rejects the parameters.
     pub fn derive(
         &self,
@@ -192,7 +235,12 @@ impl KdfParams {
         let mut out = Zeroizing::new([0u8; OUTPUT_LEN]);
         argon
             .hash_password_into(passphrase, salt, out.as_mut())
-            .map_err(|_| Error::InvalidHeader("Argon2id rejected its inputs"))?;
+            .map_err(|err| match err {
+                argon2::Error::OutOfMemory => Error::KdfOutOfMemory {
+                    memory_mib: u64::from(self.memory_kib).div_ceil(1024),
+                },
+                _ => Error::InvalidHeader("Argon2id rejected its inputs"),
+            })?;
         DERIVATIONS.fetch_add(1, Ordering::Relaxed);
         Ok(out)
     }
@@ -258,6 +306,7 @@ mod tests {
         );
         big.check_limits(&Limits {
             max_memory_mib: 4096,
+            ..Limits::default()
         })
         .unwrap();
         let err = KdfParams::new(64, 17, 1)

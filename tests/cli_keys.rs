@@ -492,3 +492,79 @@ fn inspect_numbers_slots_and_shows_their_types() {
     assert_eq!(j["slots"][1]["index"], 1);
     assert_eq!(j["slots"][1]["memory_mib"], 19);
 }
+
+/// A file whose header has these passphrase slots (junk check values and keys), written
+/// through the library so that the bytes are a well-formed header.
+fn hostile_file(fx: &Fx, name: &str, params: &[(u32, u32, u32)]) {
+    use coffer::internals::format::{Header, RawSlot};
+    let slots = params
+        .iter()
+        .enumerate()
+        .map(|(i, &(memory_kib, passes, lanes))| {
+            let mut body = Vec::new();
+            for word in [memory_kib, passes, lanes] {
+                body.extend_from_slice(&word.to_be_bytes());
+            }
+            body.extend_from_slice(&[i as u8; 16]);
+            body.extend_from_slice(&[0x55; 80]);
+            RawSlot { slot_type: 1, body }
+        })
+        .collect();
+    let header = Header::encode([7; 32], slots, |_| [0; 32]).unwrap();
+    let mut bytes = header.as_bytes().to_vec();
+    bytes.extend_from_slice(&[0; 72]);
+    fx.write(name, &bytes);
+}
+
+#[test]
+fn sixteen_slots_at_the_caps_are_refused_in_well_under_a_second_naming_the_option() {
+    let fx = Fx::new();
+    hostile_file(&fx, "h.coffer", &[(1 << 20, 16, 16); 16]);
+    fx.passfile();
+    let r = fx.run(["decrypt", "-c", "--passphrase-file", "pw", "h.coffer"]);
+    r.expect(5);
+    assert!(
+        r.elapsed < std::time::Duration::from_secs(5),
+        "{:?}",
+        r.elapsed
+    );
+    assert!(r.stderr.contains("budget of 8192"), "{}", r.stderr);
+    assert!(r.stderr.contains("--max-kdf-work"), "{}", r.stderr);
+}
+
+#[test]
+fn memory_the_machine_cannot_give_is_named_as_such_not_as_a_bad_header() {
+    let fx = Fx::new();
+    hostile_file(&fx, "big.coffer", &[(1 << 20, 1, 1)]);
+    fx.passfile();
+    let r = fx.bash(
+        "ulimit -v 524288; \"$COFFER\" verify --passphrase-file pw big.coffer; echo \"exit=$?\"",
+    );
+    let out = r.out();
+    assert!(out.trim().ends_with("exit=1"), "{out}\n{}", r.stderr);
+    assert!(
+        r.stderr.contains("could not provide 1024 MiB"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("invalid header"), "{}", r.stderr);
+}
+
+#[test]
+fn max_kdf_memory_above_the_hard_cap_is_a_usage_error_not_a_silent_clamp() {
+    let fx = Fx::new();
+    fx.write("x.coffer", b"");
+    let r = fx.run(["verify", "--max-kdf-memory", "65537", "x.coffer"]);
+    r.expect(2);
+    assert!(r.stderr.contains("65537"), "{}", r.stderr);
+    // The largest accepted value parses (the file then fails for its own reasons).
+    fx.run([
+        "verify",
+        "--max-kdf-memory",
+        "65536",
+        "--key-file",
+        "none",
+        "x.coffer",
+    ])
+    .expect(1);
+}

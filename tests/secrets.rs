@@ -340,6 +340,7 @@ fn parameters_over_the_caps_are_refused_at_once_without_deriving() {
             "memory",
             Limits {
                 max_memory_mib: u32::MAX,
+                ..Limits::default()
             },
         ),
         (
@@ -347,6 +348,7 @@ fn parameters_over_the_caps_are_refused_at_once_without_deriving() {
             "memory",
             Limits {
                 max_memory_mib: 512,
+                ..Limits::default()
             },
         ),
         (

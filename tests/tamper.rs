@@ -1005,3 +1005,52 @@ fn the_streaming_reader_stays_failed_after_an_error() {
         );
     }
 }
+
+/// Every bit of a key-file slot, and of the slot framing around it, flipped: the key file
+/// never opens the file, and the error is that of the field hit (FORMAT.md, "Key-file
+/// slot body"): the check value -> no slot opens; the wrapped key or its tag -> the header
+/// fails authentication; the type byte -> another slot type; the length -> malformed.
+#[test]
+fn a_flipped_bit_anywhere_in_a_key_file_slot_never_opens_and_is_named() {
+    use coffer::{Identity, Recipient, SymmetricKey};
+    let key = SymmetricKey::from_bytes([0x6b; 32]);
+    let small = &*SMALL;
+    let encryptor = Encryptor::from_parts(
+        &FileKey::from_bytes(FILE_KEY),
+        HEADER_NONCE,
+        PAYLOAD_SALT,
+        &[&key as &dyn Recipient],
+    );
+    let mut file = encryptor.header().as_bytes().to_vec();
+    let key_header_len = file.len();
+    file.extend_from_slice(&small.file[header_len()..]);
+    let unlock = |bytes: &[u8]| -> Result<Vec<u8>, Error> {
+        let decryptor = Decryptor::new(bytes)?;
+        let file_key = decryptor.unlock(&[&key as &dyn Identity])?;
+        let mut out = Vec::new();
+        io::copy(&mut decryptor.into_reader(&file_key)?, &mut out).map_err(Error::from_io)?;
+        Ok(out)
+    };
+    assert!(unlock(&file).unwrap() == small.plain);
+    let slot_at = FIXED_LEN;
+    let body_at = slot_at + SLOT_PREFIX_LEN;
+    for at in slot_at..key_header_len - MAC_LEN {
+        for bit in [0x01u8, 0x80] {
+            let err = unlock(&flip(&file, at, bit)).expect_err("a tampered slot opened");
+            let ok = match at - slot_at {
+                0 => matches!(
+                    err,
+                    Error::InvalidHeader(_)
+                        | Error::NoSlotOpened {
+                            unsupported_slots: 1,
+                            ..
+                        }
+                ),
+                1..=3 => matches!(err, Error::InvalidHeader(_)),
+                _ if at < body_at + 32 => matches!(err, Error::NoSlotOpened { .. }),
+                _ => matches!(err, Error::HeaderAuthentication),
+            };
+            assert!(ok, "bit {bit:#x} at byte {at}: {err:?}");
+        }
+    }
+}

@@ -106,10 +106,16 @@ pub struct BatchArgs {
     /// With -r, follow symbolic links (they are skipped by default).
     #[arg(long)]
     pub follow_symlinks: bool,
-    /// Accept Argon2id memory up to MIB when reading a file.
+    /// Accept Argon2id memory up to MIB per passphrase slot when reading a file (at most
+    /// 65536).
     #[arg(long, value_name = "MIB", default_value_t = coffer::kdf::DEFAULT_MAX_MEMORY_MIB,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(coffer::kdf::HARD_MAX_MEMORY_MIB)))]
     pub max_kdf_memory: u32,
+    /// Accept at most N MiB x passes of Argon2id work for one file, summed over its
+    /// passphrase slots (a hostile header cannot stall a restore for minutes).
+    #[arg(long, value_name = "N", default_value_t = coffer::kdf::DEFAULT_MAX_WORK_MIB_PASSES,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_kdf_work: u64,
     /// Write one JSON object per file, then a summary line, to stdout (to stderr when the
     /// data goes to stdout).
     #[arg(long)]

@@ -109,6 +109,13 @@ impl CliError {
             } => Some(format!(
                 "the file also has {n} slot(s) of a type this version of coffer cannot open"
             )),
+            coffer::Error::KdfWorkOverBudget { .. } => {
+                Some("if you trust this file, raise the budget with --max-kdf-work N".to_string())
+            }
+            coffer::Error::KdfOutOfMemory { .. } => Some(
+                "free memory or raise the process's memory limit (ulimit -v), then try again"
+                    .to_string(),
+            ),
             coffer::Error::NotCoffer => {
                 Some("is this file encrypted? `coffer inspect FILE` shows its header".to_string())
             }

@@ -55,6 +55,7 @@ pub fn rekey(args: &RekeyArgs) -> i32 {
     let batch = &args.batch;
     let limits = Limits {
         max_memory_mib: batch.max_kdf_memory,
+        max_work_mib_passes: batch.max_kdf_work,
     };
     let adds_passphrase = args.add_passphrase || args.change_passphrase;
     let changes_anything = adds_passphrase

@@ -31,6 +31,7 @@ pub fn encrypt(args: &EncryptArgs) -> i32 {
     let params = args.kdf.params();
     let limits = Limits {
         max_memory_mib: args.batch.max_kdf_memory,
+        max_work_mib_passes: args.batch.max_kdf_work,
     };
     // Checked before anything else, so a bad flag never costs a prompt.
     if let Err(err) = check_kdf_flags(params, &limits) {
@@ -50,7 +51,9 @@ pub fn check_kdf_flags(params: KdfParams, limits: &Limits) -> Result<(), CliErro
     if let Err(err) = params.check_floor(limits) {
         let flag = match &err {
             coffer::Error::KdfAboveCap { param, .. }
-            | coffer::Error::KdfBelowFloor { param, .. } => {
+            | coffer::Error::KdfBelowFloor { param, .. }
+                if !param.starts_with("work") =>
+            {
                 format!("--kdf-{param}")
             }
             _ => "--kdf-memory/--kdf-passes/--kdf-lanes".to_string(),
@@ -169,6 +172,7 @@ fn run_batch(
 
     let limits = Limits {
         max_memory_mib: batch.max_kdf_memory,
+        max_work_mib_passes: batch.max_kdf_work,
     };
     let (mut recipients, mut identities) = (None, None);
     if !runnable.is_empty() {
@@ -502,6 +506,7 @@ fn decrypt_range(args: &DecryptArgs, range: RangeSpec) -> i32 {
             &batch.credentials,
             Limits {
                 max_memory_mib: batch.max_kdf_memory,
+                max_work_mib_passes: batch.max_kdf_work,
             },
         )?;
         let decryptor = Decryptor::new(file)?;

@@ -226,13 +226,37 @@ impl PassphraseIdentity {
 }
 
 impl Identity for PassphraseIdentity {
-    /// Every passphrase slot's parameters against the caps, before any derivation
-    /// (FORMAT.md, "Decryption procedure", step 11).
+    /// Every passphrase slot's parameters against the caps, then against what Argon2
+    /// can run, then their total work against the budget, all before any derivation
+    /// (FORMAT.md, "Decryption procedure", step 11). Keys already derived cost nothing.
     fn preflight(&self, slots: &[Slot]) -> Result<()> {
-        for slot in slots {
-            if let Slot::Passphrase(slot) = slot {
-                slot.params.check_limits(&self.limits)?;
+        let passphrase_slots = || {
+            slots.iter().filter_map(|slot| match slot {
+                Slot::Passphrase(slot) => Some(slot),
+                _ => None,
+            })
+        };
+        for slot in passphrase_slots() {
+            slot.params.check_caps(&self.limits)?;
+        }
+        for slot in passphrase_slots() {
+            slot.params.check_runnable()?;
+        }
+        let derived = self.lock();
+        let mut counted = Vec::new();
+        let mut work = 0u64;
+        for slot in passphrase_slots() {
+            let input = (slot.params, slot.salt);
+            if !derived.contains_key(&input) && !counted.contains(&input) {
+                work = work.saturating_add(slot.params.work_mib_passes());
+                counted.push(input);
             }
+        }
+        if work > self.limits.max_work_mib_passes {
+            return Err(Error::KdfWorkOverBudget {
+                work,
+                budget: self.limits.max_work_mib_passes,
+            });
         }
         Ok(())
     }
