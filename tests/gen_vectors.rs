@@ -980,12 +980,8 @@ fn build() -> Vec<Vector> {
 
 /// Vectors of the key-file slot (type 0x02) and of files with several kinds of slot.
 fn key_file_vectors(b: &mut Builder) {
-    let no_slot = |unsupported: usize| {
-        err_with(
-            "no_slot_opened",
-            json!({"unsupported_slots": unsupported}),
-        )
-    };
+    let no_slot =
+        |unsupported: usize| err_with("no_slot_opened", json!({"unsupported_slots": unsupported}));
     let fk_auth = || err("header_authentication");
     let inv = || err("invalid_header");
 
@@ -1034,7 +1030,10 @@ fn key_file_vectors(b: &mut Builder) {
     let after_unknown = make_with_slots(
         name,
         100,
-        &[SlotFor::Unknown(unknown), SlotFor::KeyFile(key_file_key(name, 0))],
+        &[
+            SlotFor::Unknown(unknown),
+            SlotFor::KeyFile(key_file_key(name, 0)),
+        ],
     );
     b.positive(
         name,
@@ -1042,10 +1041,9 @@ fn key_file_vectors(b: &mut Builder) {
         "a slot of type 0xf0 (not defined in version 1, 32-byte body), then a key-file slot: \
          the reader skips the unknown slot and opens the key-file slot",
     );
-    b.last().credential_checks.push((
-        Credentials::passphrase(&passphrase_for(name)),
-        no_slot(1),
-    ));
+    b.last()
+        .credential_checks
+        .push((Credentials::passphrase(&passphrase_for(name)), no_slot(1)));
 
     // ---- Header conditions on ok_key_file. ----
     {
@@ -1201,10 +1199,7 @@ fn key_file_vectors(b: &mut Builder) {
         last.credential_checks = vec![
             (Credentials::key_files(&[k0]), ok()),
             (key_then_pass, ok()),
-            (
-                Credentials::key_files(&[key0]),
-                no_slot(0),
-            ),
+            (Credentials::key_files(&[key0]), no_slot(0)),
         ];
     }
 }
