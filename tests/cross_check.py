@@ -222,6 +222,143 @@ def within_caps(slot):
             and slot["lanes"] <= CAP_LANES)
 
 
+# ---------------------------------------------------------------- key files (FORMAT.md, "Key files")
+
+# BIP 173 Bech32, the original checksum (constant 1, not Bech32m's 0x2bc830a3).
+BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+BECH32_GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+KEY_HRP = "coffer-symmetric-key-"
+KEY_PREFIX = b"coffer-symmetric-key-1"
+# Characters with the Unicode White_Space property (what a key file may end a line with).
+WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+               "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+class KeyFileError(Exception):
+    def __init__(self, kind):
+        super().__init__(kind)
+        self.kind = kind
+
+
+def bech32_polymod(values):
+    chk = 1
+    for v in values:
+        top = chk >> 25
+        chk = (chk & 0x1FFFFFF) << 5 ^ v
+        for i in range(5):
+            if (top >> i) & 1:
+                chk ^= BECH32_GENERATOR[i]
+    return chk
+
+
+def bech32_hrp_expand(hrp):
+    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+
+
+def bech32_create_checksum(hrp, data):
+    pm = bech32_polymod(bech32_hrp_expand(hrp) + data + [0] * 6) ^ 1
+    return [(pm >> 5 * (5 - i)) & 31 for i in range(6)]
+
+
+def bech32_decode(text):
+    """(hrp, 5-bit data without the checksum), or None for anything BIP 173 refuses."""
+    if any(ord(c) < 33 or ord(c) > 126 for c in text):
+        return None
+    if text.lower() != text and text.upper() != text:
+        return None
+    text = text.lower()
+    pos = text.rfind("1")
+    if pos < 1 or pos > 83 or pos + 7 > len(text):
+        return None
+    if any(c not in BECH32_CHARSET for c in text[pos + 1:]):
+        return None
+    hrp, data = text[:pos], [BECH32_CHARSET.index(c) for c in text[pos + 1:]]
+    if bech32_polymod(bech32_hrp_expand(hrp) + data) != 1:
+        return None
+    return hrp, data[:-6]
+
+
+def bits_5_to_8(data):
+    """BIP 173 convertbits(data, 5, 8, pad=False): (bytes, padding bits, padding value)."""
+    acc, bits, out = 0, 0, bytearray()
+    for v in data:
+        acc = (acc << 5) | v
+        bits += 5
+        if bits >= 8:
+            bits -= 8
+            out.append((acc >> bits) & 0xFF)
+    return bytes(out), bits, acc & ((1 << bits) - 1)
+
+
+def bits_8_to_5(data):
+    acc, bits, out = 0, 0, []
+    for b in data:
+        acc = (acc << 8) | b
+        bits += 8
+        while bits >= 5:
+            bits -= 5
+            out.append((acc >> bits) & 31)
+    if bits:
+        out.append((acc << (5 - bits)) & 31)
+    return out
+
+
+def key_line(key):
+    """The key line of a 32-byte key: upper case, as `coffer keygen --symmetric` writes it."""
+    data = bits_8_to_5(key)
+    chars = "".join(BECH32_CHARSET[d] for d in data + bech32_create_checksum(KEY_HRP, data))
+    return (KEY_HRP + "1" + chars).upper()
+
+
+def parse_key_file(raw):
+    """The 32-byte key of a key file's text, or KeyFileError(kind)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise KeyFileError("not_utf8") from None
+    # Lines end at "\n" only (a lone "\r" or U+2028 does not end a line).
+    lines = [line.rstrip(WHITE_SPACE) for line in text.split("\n")]
+    lines = [line for line in lines if line and not line.startswith("#")]
+    if not lines:
+        raise KeyFileError("no_key_line")
+    if len(lines) > 1:
+        raise KeyFileError("several_key_lines")
+    line = lines[0]
+    head = line.encode("utf-8")[:len(KEY_PREFIX)]
+    if bytes(c | 0x20 if 0x41 <= c <= 0x5A else c for c in head) != KEY_PREFIX:
+        raise KeyFileError("wrong_prefix")
+    decoded = bech32_decode(line)
+    if decoded is None:
+        raise KeyFileError("checksum")
+    hrp, data = decoded
+    if hrp != KEY_HRP:
+        raise KeyFileError("wrong_prefix")
+    key, pad_bits, pad_value = bits_5_to_8(data)
+    if len(key) != 32:
+        raise KeyFileError("wrong_length")
+    if pad_bits > 4 or pad_value != 0:
+        raise KeyFileError("padding")
+    return key
+
+
+def check_key_file_vectors():
+    """tests/vectors/key_files.json: every text parses to its key or fails with its class."""
+    cases = json.loads((VECTORS / "key_files.json").read_text())["cases"]
+    for case in cases:
+        raw = case["text"].encode("utf-8") if "text" in case else bytes.fromhex(case["text_hex"])
+        try:
+            got, kind = parse_key_file(raw), None
+        except KeyFileError as e:
+            got, kind = None, e.kind
+        if "key" in case:
+            want = bytes.fromhex(case["key"])
+            check(got == want, f"key_files.json {case['name']}: expected key {case['key']}, got {kind}")
+            check(case["line"] == key_line(want), f"key_files.json {case['name']}: canonical line")
+        else:
+            check(kind == case["error"], f"key_files.json {case['name']}: expected {case['error']}, got {kind}")
+    return len(cases)
+
+
 # ---------------------------------------------------------------- coffer vectors
 
 def sha256(b):
