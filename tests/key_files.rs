@@ -126,3 +126,36 @@ fn known_disagreements_are_still_bugs() {
         .collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The worked example of FORMAT.md ("Key-file slot example"), whose values were computed
+/// by `tests/cross_check.py`'s independent implementation: the library writes the same
+/// slot and the same key line.
+#[test]
+fn format_md_key_file_slot_example() {
+    let key: [u8; 32] = std::array::from_fn(|i| i as u8);
+    let header_nonce: [u8; 32] = std::array::from_fn(|i| 32 + i as u8);
+    let file_key: [u8; 32] = std::array::from_fn(|i| 64 + i as u8);
+    let recipient = SymmetricKey::from_bytes(key);
+    assert_eq!(
+        *recipient.to_line(),
+        "COFFER-SYMMETRIC-KEY-1QQQSYQCYQ5RQWZQFPG9SCRGWPUGPZYSNZS23V9CCRYDPK8QARC0SVE444Q"
+    );
+    let encryptor = coffer::Encryptor::from_parts(
+        &coffer::FileKey::from_bytes(file_key),
+        header_nonce,
+        [0; 24],
+        &[&recipient],
+    );
+    let header = encryptor.header().as_bytes();
+    assert_eq!(header.len(), 164);
+    assert_eq!(hex::encode(&header[48..52]), "02000050");
+    assert_eq!(
+        hex::encode(&header[52..84]),
+        "908a650e8080fc3d3b46f0a7b202c45795f3192a8e5f2e5bf97d15e1a9df54e7"
+    );
+    assert_eq!(
+        hex::encode(&header[84..132]),
+        "b863af7a4e66e82be1d29a12b6f81c483da9d6221deb467d28d01809e483893c\
+         1f950a5f946faf7db4b9cbbee7a7745a"
+    );
+}
