@@ -1062,6 +1062,28 @@ fn key_file_vectors(b: &mut Builder) {
         b.last().credentials = Credentials::key_files(&[wrong]);
     }
     b.named_header_flip(
+        "key_file_flip_header_nonce",
+        "header_nonce",
+        &single,
+        off::HEADER_NONCE + 31,
+        0x01,
+        no_slot(0),
+        fk_auth(),
+        "header nonce of a key-file file changed: the slot's check (bound to the nonce) no \
+         longer matches the key file; with the file key the MAC fails",
+    );
+    b.named_header_flip(
+        "key_file_flip_slot_type",
+        "slot0.slot_type",
+        &single,
+        kf_off::SLOT_TYPE,
+        0x01,
+        no_slot(1),
+        fk_auth(),
+        "key-file slot type 2 -> 3, a type this version does not know: skipped, so the key \
+         file opens no slot; with the file key the MAC fails",
+    );
+    b.named_header_flip(
         "key_file_flip_check",
         "slot0.check",
         &single,

@@ -486,6 +486,8 @@ fn required_conditions_are_covered() {
         "ok_key_file_and_passphrase",
         "ok_unknown_and_key_file",
         "key_file_wrong_key",
+        "key_file_flip_header_nonce",
+        "key_file_flip_slot_type",
         "key_file_flip_check",
         "key_file_flip_wrapped_key",
         "key_file_flip_tag",
