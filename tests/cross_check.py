@@ -340,7 +340,9 @@ def remake_header(data, file_key, slot_credentials):
     header, slots = read_header(data)
     nonce = header[16:48]
     out = bytearray()
-    for (slot_type, body), cred in zip(slots, slot_credentials, strict=True):
+    if len(slots) != len(slot_credentials):
+        return None
+    for (slot_type, body), cred in zip(slots, slot_credentials):
         if cred["type"] == "passphrase":
             pw = cred["passphrase"].encode()
             body = body[:28] + seal_wrap(pass_key(pw, body), nonce, LABEL_SLOT, file_key)
