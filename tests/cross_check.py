@@ -8,8 +8,16 @@ coffer's Rust code:
   AES-256-GCM from Python's `cryptography` package, chunk by chunk;
 * the same payload through `cryptography.cobblestone.Cobblestone256Decryptor`, a second,
   unrelated implementation of exactly this construction (cryptography >= 50);
-* the header: HMAC-SHA-256 under HKDF-SHA-256, and the passphrase slot (Argon2id via
-  argon2-cffi, HKDF-SHA-256, AES-256-GCM key wrap);
+* the header: the decryption procedure of FORMAT.md (strict parsing, several
+  credentials, the passphrase slot with Argon2id via argon2-cffi, the key-file slot, the
+  HMAC-SHA-256 under HKDF-SHA-256), giving the same outcome as coffer for every vector
+  and every credential set it records, and re-encoding every valid header byte for byte;
+* key files: a BIP 173 Bech32 codec written here, checked against
+  tests/vectors/key_files.json;
+* the coffer binary both ways: a file this script encrypts opens with
+  `coffer decrypt --key-file` (and with its passphrase), and key files from
+  `coffer keygen --symmetric` open a file from `coffer encrypt --key-file` here. It uses
+  target/release/coffer (or $COFFER_BIN): run `cargo build --release` first;
 * the reference payload implementation itself against the C2SP Wycheproof vectors
   (tests/vectors/wycheproof/), so that a bug shared by coffer and this script would
   still be caught.
@@ -22,7 +30,10 @@ The last line is "N passed, M failed"; the exit status is non-zero on any failur
 import hashlib
 import hmac as py_hmac
 import json
+import os
+import subprocess
 import sys
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -45,6 +56,7 @@ MAX_CHUNKS = 1 << 38
 COFFER_CONTEXT = b"coffer.v1 payload"
 MAGIC = b"\x89coffer\n"
 LABEL_SLOT = b"coffer.v1 passphrase slot"
+LABEL_KEY_FILE_SLOT = b"coffer.v1 key file slot"
 LABEL_MAC = b"coffer.v1 header mac"
 CAP_MEMORY_KIB = 1024 * 1024  # default reader cap: 1024 MiB
 CAP_PASSES = 16
@@ -173,53 +185,312 @@ def have_cobblestone():
 
 # ---------------------------------------------------------------- header (FORMAT.md)
 
-def header_mac_ok(header, file_key):
-    nonce = header[16:48]
-    mac_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=nonce, info=LABEL_MAC).derive(file_key)
-    tag = py_hmac.new(mac_key, header[:-32], hashlib.sha256).digest()
-    return py_hmac.compare_digest(tag, header[-32:])
+class Refused(Exception):
+    """A reader's outcome other than ok: the stable class name and its detail."""
+
+    def __init__(self, kind, **detail):
+        super().__init__(f"{kind} {detail}" if detail else kind)
+        self.kind = kind
+        self.detail = detail
 
 
-def parse_slots(header):
-    """The passphrase slots of a well-formed header (minimal; coffer's parser is the
-    strict one)."""
-    assert header[:8] == MAGIC and header[8] == 1
-    count = header[12]
-    pos, slots = 48, []
+PASSPHRASE_SLOT, KEY_FILE_SLOT = 0x01, 0x02
+BODY_LEN = {PASSPHRASE_SLOT: 108, KEY_FILE_SLOT: 80}
+
+
+def read_header(data):
+    """Decryption procedure steps 1 to 10: (header bytes, [(type, body)]) or Refused."""
+    head = data[:8]
+    if not data or head != MAGIC[:len(head)]:
+        raise Refused("not_coffer")
+    if len(data) < 9:
+        raise Refused("truncated", at_chunk=None)
+    if data[8] != 1:
+        raise Refused("unsupported_version", version=data[8])
+    if len(data) < 48:
+        raise Refused("truncated", at_chunk=None)
+    h, count = int.from_bytes(data[10:12], "big"), data[12]
+    if data[9] != 0 or not 84 <= h <= 4096 or not 1 <= count <= 16 or data[13:16] != b"\0\0\0":
+        raise Refused("invalid_header")
+    if len(data) < h:
+        raise Refused("truncated", at_chunk=None)
+    header, pos, slots = data[:h], 48, []
     for _ in range(count):
+        if pos + 4 > h - 32 or header[pos + 1] != 0:
+            raise Refused("invalid_header")
         slot_type, body_len = header[pos], int.from_bytes(header[pos + 2:pos + 4], "big")
-        body = header[pos + 4:pos + 4 + body_len]
-        if slot_type == 1:
-            slots.append({
-                "memory_kib": int.from_bytes(body[0:4], "big"),
-                "passes": int.from_bytes(body[4:8], "big"),
-                "lanes": int.from_bytes(body[8:12], "big"),
-                "salt": body[12:28],
-                "check": body[28:60],
-                "wrapped": body[60:108],
-            })
+        if pos + 4 + body_len > h - 32 or slot_type == 0:
+            raise Refused("invalid_header")
+        if slot_type in BODY_LEN and body_len != BODY_LEN[slot_type]:
+            raise Refused("invalid_header")
+        slots.append((slot_type, header[pos + 4:pos + 4 + body_len]))
         pos += 4 + body_len
-    assert pos == len(header) - 32
-    return slots
+    if pos != h - 32:
+        raise Refused("invalid_header")
+    return header, slots
 
 
-def open_slot(slot, passphrase, header_nonce):
-    """The file key, or None if the check value does not match; raises on a bad wrap."""
+def header_mac(header_without_mac, file_key):
+    nonce = header_without_mac[16:48]
+    mac_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=nonce, info=LABEL_MAC).derive(file_key)
+    return py_hmac.new(mac_key, header_without_mac, hashlib.sha256).digest()
+
+
+def header_mac_ok(header, file_key):
+    return py_hmac.compare_digest(header_mac(header[:-32], file_key), header[-32:])
+
+
+def slot_keys(credential_key, header_nonce, label):
+    """wrap key || check = HKDF-SHA-256(credential key, header nonce, label, 64)."""
+    okm = HKDF(algorithm=hashes.SHA256(), length=64, salt=header_nonce, info=label).derive(credential_key)
+    return okm[:32], okm[32:]
+
+
+def seal_wrap(credential_key, header_nonce, label, file_key):
+    """check || wrapped key: the part every symmetric slot body ends with."""
+    wrap_key, check_value = slot_keys(credential_key, header_nonce, label)
+    return check_value + AESGCM(wrap_key).encrypt(b"\x00" * 12, file_key, b"")
+
+
+def open_wrap(credential_key, header_nonce, label, check_and_wrapped):
+    """The file key, None when the check says another credential, Refused on a bad wrap."""
+    wrap_key, check_value = slot_keys(credential_key, header_nonce, label)
+    if not py_hmac.compare_digest(check_value, check_and_wrapped[:32]):
+        return None
+    try:
+        return AESGCM(wrap_key).decrypt(b"\x00" * 12, check_and_wrapped[32:80], b"")
+    except InvalidTag:
+        raise Refused("header_authentication") from None
+
+
+def kdf_params(body):
+    return [int.from_bytes(body[i:i + 4], "big") for i in (0, 4, 8)]
+
+
+def pass_key(passphrase, body):
     from argon2.low_level import Type, hash_secret_raw
 
-    pkey = hash_secret_raw(secret=passphrase, salt=slot["salt"], time_cost=slot["passes"],
-                           memory_cost=slot["memory_kib"], parallelism=slot["lanes"],
-                           hash_len=32, type=Type.ID, version=19)
-    okm = HKDF(algorithm=hashes.SHA256(), length=64, salt=header_nonce, info=LABEL_SLOT).derive(pkey)
-    wrap_key, check_value = okm[:32], okm[32:]
-    if not py_hmac.compare_digest(check_value, slot["check"]):
+    m, t, p = kdf_params(body)
+    return hash_secret_raw(secret=passphrase, salt=body[12:28], time_cost=t, memory_cost=m,
+                           parallelism=p, hash_len=32, type=Type.ID, version=19)
+
+
+def preflight_passphrase(slots):
+    """Step 11, for each passphrase slot in file order: the caps, then what Argon2 needs."""
+    for slot_type, body in slots:
+        if slot_type != PASSPHRASE_SLOT:
+            continue
+        m, t, p = kdf_params(body)
+        for param, value, cap in (("memory", m, CAP_MEMORY_KIB), ("passes", t, CAP_PASSES),
+                                  ("lanes", p, CAP_LANES)):
+            if value > cap:
+                raise Refused("kdf_over_limit", param=param)
+        if t < 1 or p < 1 or m < 8 * p:
+            raise Refused("invalid_header")
+
+
+def unlock(header, slots, key_files=(), passphrase=None):
+    """Steps 11 to 13 with several identities: each key file in order, then the passphrase,
+    each against every slot of its type. The file key, or Refused."""
+    nonce = header[16:48]
+    identities = [(KEY_FILE_SLOT, key) for key in key_files]
+    if passphrase is not None:
+        identities.append((PASSPHRASE_SLOT, passphrase))
+    for slot_kind, secret in identities:
+        if slot_kind == PASSPHRASE_SLOT:
+            preflight_passphrase(slots)
+        for slot_type, body in slots:
+            if slot_type != slot_kind:
+                continue
+            if slot_kind == KEY_FILE_SLOT:
+                file_key = open_wrap(secret, nonce, LABEL_KEY_FILE_SLOT, body)
+            else:
+                file_key = open_wrap(pass_key(secret, body), nonce, LABEL_SLOT, body[28:])
+            if file_key is not None:
+                if not header_mac_ok(header, file_key):
+                    raise Refused("header_authentication")
+                return file_key
+    unknown = sum(1 for slot_type, _ in slots if slot_type not in BODY_LEN)
+    raise Refused("no_slot_opened", unsupported_slots=unknown)
+
+
+def decrypt_file(data, key_files=(), passphrase=None, file_key=None):
+    """The whole procedure: (plaintext released, None or Refused). With `file_key`, the
+    slots are skipped and only the MAC is checked."""
+    released = bytearray()
+    try:
+        header, slots = read_header(data)
+        if file_key is None:
+            file_key = unlock(header, slots, key_files, passphrase)
+        elif not header_mac_ok(header, file_key):
+            raise Refused("header_authentication")
+        try:
+            decrypt_payload(file_key, data[len(header):], COFFER_CONTEXT, released)
+        except PayloadError as e:
+            raise Refused(e.kind, **({"chunk": e.chunk} if e.kind == "chunk_authentication"
+                                     else {"at_chunk": e.chunk} if e.kind == "truncated" else {}))
+    except Refused as e:
+        return bytes(released), e
+    return bytes(released), None
+
+
+def remake_header(data, file_key, slot_credentials):
+    """A header encoded afresh from the slots' credentials, the header nonce and the salts
+    and parameters in `data`'s slots (unknown slots copied): what an encryptor writes."""
+    header, slots = read_header(data)
+    nonce = header[16:48]
+    out = bytearray()
+    if len(slots) != len(slot_credentials):
         return None
-    return AESGCM(wrap_key).decrypt(b"\x00" * 12, slot["wrapped"], b"")
+    for (slot_type, body), cred in zip(slots, slot_credentials):
+        if cred["type"] == "passphrase":
+            pw = cred["passphrase"].encode()
+            body = body[:28] + seal_wrap(pass_key(pw, body), nonce, LABEL_SLOT, file_key)
+        elif cred["type"] == "key_file":
+            key = parse_key_file(cred["key_file"].encode())
+            body = seal_wrap(key, nonce, LABEL_KEY_FILE_SLOT, file_key)
+        out += bytes([slot_type, 0]) + len(body).to_bytes(2, "big") + body
+    h = 48 + len(out) + 32
+    fixed = MAGIC + b"\x01\x00" + h.to_bytes(2, "big") + bytes([len(slots)]) + b"\0\0\0" + nonce
+    without_mac = fixed + bytes(out)
+    return without_mac + header_mac(without_mac, file_key)
 
 
-def within_caps(slot):
-    return (slot["memory_kib"] <= CAP_MEMORY_KIB and slot["passes"] <= CAP_PASSES
-            and slot["lanes"] <= CAP_LANES)
+# ---------------------------------------------------------------- key files (FORMAT.md, "Key files")
+
+# BIP 173 Bech32, the original checksum (constant 1, not Bech32m's 0x2bc830a3).
+BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+BECH32_GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+KEY_HRP = "coffer-symmetric-key-"
+KEY_PREFIX = b"coffer-symmetric-key-1"
+# Characters with the Unicode White_Space property (what a key file may end a line with).
+WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+               "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+class KeyFileError(Exception):
+    def __init__(self, kind):
+        super().__init__(kind)
+        self.kind = kind
+
+
+def bech32_polymod(values):
+    chk = 1
+    for v in values:
+        top = chk >> 25
+        chk = (chk & 0x1FFFFFF) << 5 ^ v
+        for i in range(5):
+            if (top >> i) & 1:
+                chk ^= BECH32_GENERATOR[i]
+    return chk
+
+
+def bech32_hrp_expand(hrp):
+    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+
+
+def bech32_create_checksum(hrp, data):
+    pm = bech32_polymod(bech32_hrp_expand(hrp) + data + [0] * 6) ^ 1
+    return [(pm >> 5 * (5 - i)) & 31 for i in range(6)]
+
+
+def bech32_decode(text):
+    """(hrp, 5-bit data without the checksum), or None for anything BIP 173 refuses."""
+    if any(ord(c) < 33 or ord(c) > 126 for c in text):
+        return None
+    if text.lower() != text and text.upper() != text:
+        return None
+    text = text.lower()
+    pos = text.rfind("1")
+    if pos < 1 or pos > 83 or pos + 7 > len(text):
+        return None
+    if any(c not in BECH32_CHARSET for c in text[pos + 1:]):
+        return None
+    hrp, data = text[:pos], [BECH32_CHARSET.index(c) for c in text[pos + 1:]]
+    if bech32_polymod(bech32_hrp_expand(hrp) + data) != 1:
+        return None
+    return hrp, data[:-6]
+
+
+def bits_5_to_8(data):
+    """BIP 173 convertbits(data, 5, 8, pad=False): (bytes, padding bits, padding value)."""
+    acc, bits, out = 0, 0, bytearray()
+    for v in data:
+        acc = (acc << 5) | v
+        bits += 5
+        if bits >= 8:
+            bits -= 8
+            out.append((acc >> bits) & 0xFF)
+    return bytes(out), bits, acc & ((1 << bits) - 1)
+
+
+def bits_8_to_5(data):
+    acc, bits, out = 0, 0, []
+    for b in data:
+        acc = (acc << 8) | b
+        bits += 8
+        while bits >= 5:
+            bits -= 5
+            out.append((acc >> bits) & 31)
+    if bits:
+        out.append((acc << (5 - bits)) & 31)
+    return out
+
+
+def key_line(key):
+    """The key line of a 32-byte key: upper case, as `coffer keygen --symmetric` writes it."""
+    data = bits_8_to_5(key)
+    chars = "".join(BECH32_CHARSET[d] for d in data + bech32_create_checksum(KEY_HRP, data))
+    return (KEY_HRP + "1" + chars).upper()
+
+
+def parse_key_file(raw):
+    """The 32-byte key of a key file's text, or KeyFileError(kind)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise KeyFileError("not_utf8") from None
+    # Lines end at "\n" only (a lone "\r" or U+2028 does not end a line).
+    lines = [line.rstrip(WHITE_SPACE) for line in text.split("\n")]
+    lines = [line for line in lines if line and not line.startswith("#")]
+    if not lines:
+        raise KeyFileError("no_key_line")
+    if len(lines) > 1:
+        raise KeyFileError("several_key_lines")
+    line = lines[0]
+    head = line.encode("utf-8")[:len(KEY_PREFIX)]
+    if bytes(c | 0x20 if 0x41 <= c <= 0x5A else c for c in head) != KEY_PREFIX:
+        raise KeyFileError("wrong_prefix")
+    decoded = bech32_decode(line)
+    if decoded is None:
+        raise KeyFileError("checksum")
+    hrp, data = decoded
+    if hrp != KEY_HRP:
+        raise KeyFileError("wrong_prefix")
+    key, pad_bits, pad_value = bits_5_to_8(data)
+    if len(key) != 32:
+        raise KeyFileError("wrong_length")
+    if pad_bits > 4 or pad_value != 0:
+        raise KeyFileError("padding")
+    return key
+
+
+def check_key_file_vectors():
+    """tests/vectors/key_files.json: every text parses to its key or fails with its class."""
+    cases = json.loads((VECTORS / "key_files.json").read_text())["cases"]
+    for case in cases:
+        raw = case["text"].encode("utf-8") if "text" in case else bytes.fromhex(case["text_hex"])
+        try:
+            got, kind = parse_key_file(raw), None
+        except KeyFileError as e:
+            got, kind = None, e.kind
+        if "key" in case:
+            want = bytes.fromhex(case["key"])
+            check(got == want, f"key_files.json {case['name']}: expected key {case['key']}, got {kind}")
+            check(case["line"] == key_line(want), f"key_files.json {case['name']}: canonical line")
+        else:
+            check(kind == case["error"], f"key_files.json {case['name']}: expected {case['error']}, got {kind}")
+    return len(cases)
 
 
 # ---------------------------------------------------------------- coffer vectors
@@ -228,103 +499,197 @@ def sha256(b):
     return hashlib.sha256(b).hexdigest()
 
 
+def credentials_of(v):
+    """The key files (parsed with parse_key_file) and passphrase a vector records."""
+    keys = [parse_key_file(line.encode()) for line in v.get("key_files", [])]
+    passphrase = v.get("passphrase")
+    return keys, None if passphrase is None else passphrase.encode()
+
+
+def agrees(want, want_detail, got):
+    """Whether this reader's result `got` (None or Refused) is the recorded outcome. A
+    reader written from the C2SP text sees trailing data as a final chunk that does not
+    authenticate."""
+    if got is None:
+        return want == "ok"
+    if want == "trailing_data" and got.kind == "chunk_authentication":
+        return True
+    return got.kind == want and got.detail == want_detail
+
+
+def slot_credentials_of(v):
+    if "slot_credentials" in v:
+        return v["slot_credentials"]
+    passphrases = v.get("slot_passphrases", [v.get("passphrase")])
+    return [{"type": "passphrase", "passphrase": p} for p in passphrases]
+
+
 def check_coffer_vectors():
     index = json.loads((VECTORS / "vectors.json").read_text())
     vectors = index["vectors"]
-    by_name = {v["name"]: v for v in vectors}
     plaintexts = {}
     cobble = have_cobblestone()
     check(cobble, "cryptography.cobblestone.Cobblestone256Decryptor is available (cryptography >= 50)")
 
-    for v in vectors:
-        if v["outcome"] != "ok":
-            continue
+    # Valid files first: their plaintexts are what the other vectors may release.
+    for v in sorted(vectors, key=lambda v: v["outcome"] != "ok"):
         name = v["name"]
         data = (VECTORS / v["file"]).read_bytes()
         key = bytes.fromhex(v["file_key"])
-        hl = v["header_len"]
-        header, payload = data[:hl], data[hl:]
         check(sha256(data) == v["file_sha256"], f"{name}: file hash")
-        check(header_mac_ok(header, key), f"{name}: header MAC")
-        slots = parse_slots(header)
-        passes = v.get("slot_passphrases", [v["passphrase"]])
-        for i, (slot, pw) in enumerate(zip(slots, passes)):
-            check(open_slot(slot, pw.encode(), header[16:48]) == key,
-                  f"{name}: slot {i} unwraps the recorded file key")
-        # Payload: independent reference implementation.
-        out, err = reference_decrypt(key, payload, COFFER_CONTEXT)
-        check(err is None and len(out) == v["plaintext_len"] and sha256(out) == v["plaintext_sha256"],
-              f"{name}: reference decryption ({err})")
-        plaintexts[name] = out
-        # Produce: the reference implementation re-encrypts to the same payload bytes.
-        check(encrypt_payload(key, payload[:24], COFFER_CONTEXT, out) == payload,
-              f"{name}: reference encryption reproduces the payload")
-        # The final chunk is short, and its length follows from the plaintext length.
-        n = v["plaintext_len"]
-        check(len(payload) == PREFIX + (n // CHUNK) * ENC_CHUNK + n % CHUNK + TAG,
-              f"{name}: payload length follows the chunking rule")
-        if cobble:
-            got, e = cobblestone_decrypt(key, payload, COFFER_CONTEXT)
-            check(e is None and sha256(got) == v["plaintext_sha256"],
-                  f"{name}: Cobblestone256Decryptor agrees ({e!r})")
-            # And a different context must be refused (the context is bound).
-            got, e = cobblestone_decrypt(key, payload, b"coffer.v2 payload")
-            check(e is not None and got == b"", f"{name}: Cobblestone256Decryptor refuses another context")
 
-    for v in vectors:
+        # The whole procedure with the recorded credentials, with the file key, and with
+        # each further credential set: the same outcome as coffer, and exactly the
+        # plaintext that authenticated before it.
+        keys, passphrase = credentials_of(v)
+        out, err = decrypt_file(data, keys, passphrase)
+        check(agrees(v["outcome"], v["outcome_detail"], err),
+              f"{name}: reference says {err or 'ok'}, coffer says {v['outcome']} {v['outcome_detail']}")
+        check(len(out) == v["released_len"] and sha256(out) == v["released_sha256"],
+              f"{name}: reference released {len(out)} bytes, expected {v['released_len']}")
+        _, err = decrypt_file(data, file_key=key)
+        check(agrees(v["outcome_with_file_key"], v["outcome_with_file_key_detail"], err),
+              f"{name}: with the file key the reference says {err or 'ok'}, "
+              f"coffer says {v['outcome_with_file_key']}")
+        for i, c in enumerate(v.get("credential_checks", [])):
+            keys, passphrase = credentials_of(c)
+            got, err = decrypt_file(data, keys, passphrase)
+            check(agrees(c["outcome"], c["outcome_detail"], err)
+                  and (err is not None or sha256(got) == v["plaintext_sha256"]),
+                  f"{name}: credential_checks[{i}]: reference says {err or 'ok'}, coffer says {c['outcome']}")
+        if v["mutation"].get("remac"):
+            h = int.from_bytes(data[10:12], "big")
+            check(header_mac_ok(data[:h], key), f"{name}: header MAC is valid (one condition only)")
+
         if v["outcome"] == "ok":
-            continue
-        name = v["name"]
-        data = (VECTORS / v["file"]).read_bytes()
-        key = bytes.fromhex(v["file_key"])
-        hl = v["header_len"]
-        check(sha256(data) == v["file_sha256"], f"{name}: file hash")
-        source = plaintexts[v["source"]]
-        allowed = source[:v["released_len"]]
-        check(sha256(allowed) == v["released_sha256"], f"{name}: released_sha256 is a prefix of the source")
-
-        if v["layer"] == "payload" and len(data) >= hl:
-            payload = data[hl:]
-            out, err = reference_decrypt(key, payload, COFFER_CONTEXT)
-            check(err is not None, f"{name}: reference decryption refuses the payload")
-            if err is not None:
-                check(out == allowed,
-                      f"{name}: reference released {len(out)} bytes, expected {len(allowed)}")
-                # Same class as coffer's, up to coffer's refinement of "a prefix of the
-                # last segment authenticates" into trailing_data.
-                want = v["outcome_with_file_key"]
-                same = err.kind == want or (want == "trailing_data" and err.kind == "chunk_authentication")
-                if want == "chunk_authentication":
-                    same = same and err.chunk == v["outcome_with_file_key_detail"]["chunk"]
-                check(same, f"{name}: reference says {err}, coffer says {want}")
-            if cobble:
-                got, e = cobblestone_decrypt(key, payload, COFFER_CONTEXT)
+            check_valid_file(v, data, key, cobble)
+            plaintexts[name] = out
+        elif v["layer"] == "payload":
+            allowed = plaintexts[v["source"]][:v["released_len"]]
+            check(sha256(allowed) == v["released_sha256"], f"{name}: released_sha256 is a prefix of the source")
+            if cobble and len(data) >= v["header_len"]:
+                got, e = cobblestone_decrypt(key, data[v["header_len"]:], COFFER_CONTEXT)
                 check(e is not None, f"{name}: Cobblestone256Decryptor refuses the payload")
                 check(allowed.startswith(got),
                       f"{name}: Cobblestone256Decryptor released {len(got)} bytes beyond what authenticated")
-        elif v["layer"] == "header":
-            # Every header vector is refused by an independent reading of the header too.
-            header = data[:hl]
-            if len(header) < hl:
-                check(True, f"{name}: truncated header")
-                continue
-            mac_ok = header_mac_ok(header, key)
-            if v["mutation"].get("remac") or v["mutation"]["kind"] == "passphrase":
-                check(mac_ok, f"{name}: header MAC is valid (one condition only)")
-                if v["outcome"] == "kdf_over_limit":
-                    slot = parse_slots(header)[0]
-                    check(not within_caps(slot), f"{name}: parameters exceed the reader caps")
-                elif v["outcome"] == "no_slot_opened":
-                    slot = parse_slots(header)[0]
-                    check(open_slot(slot, v["passphrase"].encode(), header[16:48]) is None,
-                          f"{name}: the recorded passphrase opens no slot")
-                elif v["outcome"] == "unsupported_version":
-                    check(header[8] != 1, f"{name}: version is not 1")
-            else:
-                check(not mac_ok, f"{name}: a flipped header bit breaks the MAC")
-        else:
-            check(False, f"{name}: unknown layer {v['layer']}")
     return len(vectors)
+
+
+def check_valid_file(v, data, key, cobble):
+    """A valid file: the header re-encodes from its credentials, the payload re-encrypts,
+    each slot's credential alone opens it, and Cobblestone256Decryptor agrees."""
+    name = v["name"]
+    hl = v["header_len"]
+    header, payload = data[:hl], data[hl:]
+    slot_credentials = slot_credentials_of(v)
+    check(remake_header(data, key, slot_credentials) == header,
+          f"{name}: the header re-encodes to identical bytes from its slots' credentials")
+    for i, cred in enumerate(slot_credentials):
+        if cred["type"] == "unknown":
+            continue
+        alone = {"key_files": [cred["key_file"]]} if cred["type"] == "key_file" else cred
+        keys, passphrase = credentials_of(alone)
+        out, err = decrypt_file(data, keys, passphrase)
+        check(err is None and sha256(out) == v["plaintext_sha256"],
+              f"{name}: the credential of slot {i} alone opens the file ({err})")
+    out, _ = reference_decrypt(key, payload, COFFER_CONTEXT)
+    check(encrypt_payload(key, payload[:24], COFFER_CONTEXT, out) == payload,
+          f"{name}: reference encryption reproduces the payload")
+    # The final chunk is short, and its length follows from the plaintext length.
+    n = v["plaintext_len"]
+    check(len(payload) == PREFIX + (n // CHUNK) * ENC_CHUNK + n % CHUNK + TAG,
+          f"{name}: payload length follows the chunking rule")
+    if cobble:
+        got, e = cobblestone_decrypt(key, payload, COFFER_CONTEXT)
+        check(e is None and sha256(got) == v["plaintext_sha256"],
+              f"{name}: Cobblestone256Decryptor agrees ({e!r})")
+        # And a different context must be refused (the context is bound).
+        got, e = cobblestone_decrypt(key, payload, b"coffer.v2 payload")
+        check(e is not None and got == b"", f"{name}: Cobblestone256Decryptor refuses another context")
+
+
+# ---------------------------------------------------------------- the coffer binary, both ways
+
+def encrypt_file(slot_recipients, plaintext):
+    """A new coffer file written by this script: fresh file key, header nonce and payload
+    salt; one slot per recipient, ("key_file", key) or ("passphrase", bytes, (m, t, p))."""
+    file_key, nonce = os.urandom(32), os.urandom(32)
+    slots = bytearray()
+    for kind, secret, *params in slot_recipients:
+        if kind == "key_file":
+            slot_type, body = KEY_FILE_SLOT, seal_wrap(secret, nonce, LABEL_KEY_FILE_SLOT, file_key)
+        else:
+            m, t, p = params[0]
+            kdf = m.to_bytes(4, "big") + t.to_bytes(4, "big") + p.to_bytes(4, "big") + os.urandom(16)
+            body = kdf + seal_wrap(pass_key(secret, kdf), nonce, LABEL_SLOT, file_key)
+            slot_type = PASSPHRASE_SLOT
+        slots += bytes([slot_type, 0]) + len(body).to_bytes(2, "big") + body
+    h = 48 + len(slots) + 32
+    fixed = MAGIC + b"\x01\x00" + h.to_bytes(2, "big") + bytes([len(slot_recipients)]) + b"\0\0\0" + nonce
+    without_mac = fixed + bytes(slots)
+    header = without_mac + header_mac(without_mac, file_key)
+    return header + encrypt_payload(file_key, os.urandom(24), COFFER_CONTEXT, plaintext)
+
+
+def coffer_binary():
+    path = os.environ.get("COFFER_BIN") or str(Path(__file__).resolve().parent.parent / "target/release/coffer")
+    return path if os.access(path, os.X_OK) else None
+
+
+def check_cli_interop():
+    """Files this script encrypts open with `coffer decrypt`, and files and key files that
+    `coffer encrypt` / `coffer keygen` make open here."""
+    binary = coffer_binary()
+    check(binary is not None, "the coffer binary exists (cargo build --release, or set COFFER_BIN)")
+    if binary is None:
+        return
+
+    def run(*args, env=None):
+        return subprocess.run([binary, *args], cwd=tmp, capture_output=True, timeout=120,
+                              env={**os.environ, **(env or {})})
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        plaintext = os.urandom(40000)
+        ours, other = os.urandom(32), os.urandom(32)
+        key_file = tmp / "py.key"
+        key_file.write_text("# made by cross_check.py\n" + key_line(ours).lower() + "\n")
+        key_file.chmod(0o600)
+
+        # This script -> coffer: two key-file slots (ours second) and a passphrase slot.
+        passphrase = b"cross-check passphrase"
+        (tmp / "py.coffer").write_bytes(encrypt_file(
+            [("key_file", other), ("key_file", ours), ("passphrase", passphrase, (64, 1, 1))], plaintext))
+        r = run("decrypt", "-c", "--key-file", "py.key", "py.coffer")
+        check(r.returncode == 0 and r.stdout == plaintext,
+              f"coffer decrypt --key-file opens a file this script wrote (exit {r.returncode}: {r.stderr!r})")
+        r = run("decrypt", "-c", "--passphrase-env", "CROSS_CHECK_PASS", "py.coffer",
+                env={"CROSS_CHECK_PASS": passphrase.decode()})
+        check(r.returncode == 0 and r.stdout == plaintext,
+              f"coffer decrypt opens the same file with its passphrase (exit {r.returncode}: {r.stderr!r})")
+        stranger = tmp / "stranger.key"
+        stranger.write_text(key_line(os.urandom(32)) + "\n")
+        stranger.chmod(0o600)
+        r = run("decrypt", "-c", "--key-file", "stranger.key", "py.coffer")
+        check(r.returncode == 3 and r.stdout == b"",
+              f"coffer decrypt with another key file: exit 3, no output (exit {r.returncode})")
+
+        # coffer -> this script: key files from keygen, a file for two of them.
+        for name in ("a.key", "b.key"):
+            r = run("keygen", "--symmetric", "-o", name)
+            check(r.returncode == 0, f"coffer keygen --symmetric -o {name} ({r.stderr!r})")
+            if r.returncode != 0:
+                return
+        keys = [parse_key_file((tmp / name).read_bytes()) for name in ("a.key", "b.key")]
+        (tmp / "doc").write_bytes(plaintext)
+        r = run("encrypt", "--key-file", "a.key", "--key-file", "b.key", "doc")
+        check(r.returncode == 0, f"coffer encrypt --key-file a.key --key-file b.key ({r.stderr!r})")
+        data = (tmp / "doc.coffer").read_bytes()
+        for name, key in zip(("a.key", "b.key"), keys):
+            out, err = decrypt_file(data, [key])
+            check(err is None and out == plaintext, f"this script opens coffer's file with {name} ({err})")
+        _, err = decrypt_file(data, [ours])
+        check(err is not None and err.kind == "no_slot_opened", f"another key opens no slot ({err})")
 
 
 # ---------------------------------------------------------------- Wycheproof (C2SP)
@@ -367,9 +732,11 @@ def check_wycheproof():
 
 
 def main():
+    k = check_key_file_vectors()
     n = check_coffer_vectors()
     w = check_wycheproof()
-    print(f"checked {n} coffer vectors and {w} Wycheproof C2SP vectors")
+    check_cli_interop()
+    print(f"checked {k} key-file texts, {n} coffer vectors and {w} Wycheproof C2SP vectors")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

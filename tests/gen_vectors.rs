@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 
 use coffer::internals::keys::LABEL_HEADER_MAC;
 use coffer::internals::stream::{ENCRYPTED_CHUNK_SIZE, PREFIX_LEN, TAG_LEN};
-use coffer::{Encryptor, FileKey, KdfParams, Passphrase, PassphraseKey, Recipient};
+use coffer::{
+    Encryptor, FileKey, HeaderNonce, KdfParams, Passphrase, PassphraseKey, RawSlot, Recipient,
+    SymmetricKey,
+};
 use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
@@ -54,6 +57,18 @@ mod off {
     pub const HEADER_END: usize = 192;
 }
 
+/// Byte offsets in a header whose only slot is a key-file slot (FORMAT.md, "Key-file slot
+/// body").
+mod kf_off {
+    pub const SLOT_TYPE: usize = 48;
+    pub const BODY: usize = 52;
+    pub const CHECK: usize = 52; // 32 bytes
+    pub const WRAPPED_KEY: usize = 84; // 32 bytes of ciphertext, then the tag
+    pub const TAG: usize = 116; // 16 bytes
+    pub const MAC: usize = 132; // 32 bytes
+    pub const HEADER_END: usize = 164;
+}
+
 /// `SHA-256(DOMAIN || 0x00 || name || 0x00 || label)`: every fixed "random" value.
 fn seeded(name: &str, label: &str) -> [u8; 32] {
     let mut h = Sha256::new();
@@ -86,35 +101,150 @@ fn passphrase_for(name: &str) -> String {
     format!("coffer vector passphrase: {name}")
 }
 
+/// What one slot of a generated file is made for.
+#[derive(Clone)]
+enum SlotFor {
+    /// A passphrase slot (Argon2id salt from the slot's index).
+    Passphrase(String),
+    /// A key-file slot for this 32-byte key.
+    KeyFile([u8; 32]),
+    /// A slot of a type this version does not define, copied as it is.
+    Unknown(RawSlot),
+}
+
+/// The key of key file `i` of source `seed_name`.
+fn key_file_key(seed_name: &str, i: usize) -> [u8; 32] {
+    seeded(seed_name, &format!("key file {i}"))
+}
+
+/// The key-file text line of a key.
+fn key_line(key: &[u8; 32]) -> String {
+    SymmetricKey::from_bytes(*key).to_line().to_string()
+}
+
+/// An unknown-type slot writes itself as it is.
+struct VerbatimSlot(RawSlot);
+
+impl Recipient for VerbatimSlot {
+    fn seal(&self, _: &FileKey, _: &HeaderNonce) -> coffer::Result<RawSlot> {
+        Ok(self.0.clone())
+    }
+}
+
+/// The credentials a reader is given: key files (tried first, in order), then a passphrase.
+#[derive(Clone, Default)]
+struct Credentials {
+    key_files: Vec<String>,
+    passphrase: Option<String>,
+}
+
+impl Credentials {
+    fn passphrase(p: &str) -> Self {
+        Credentials {
+            key_files: Vec::new(),
+            passphrase: Some(p.to_string()),
+        }
+    }
+
+    fn key_files(keys: &[[u8; 32]]) -> Self {
+        Credentials {
+            key_files: keys.iter().map(key_line).collect(),
+            passphrase: None,
+        }
+    }
+
+    /// Adds these fields to a JSON object (absent fields mean "none").
+    fn write_into(&self, v: &mut Value) {
+        if !self.key_files.is_empty() {
+            v["key_files"] = json!(self.key_files);
+        }
+        if let Some(p) = &self.passphrase {
+            v["passphrase"] = json!(p);
+        }
+    }
+}
+
 /// A correctly encrypted file and the inputs that made it.
 #[derive(Clone)]
 struct Made {
     seed_name: String,
     bytes: Vec<u8>,
     file_key: [u8; 32],
-    passphrase: String,
-    slot_passphrases: Vec<String>,
+    slots: Vec<SlotFor>,
     plaintext: Vec<u8>,
     header_len: usize,
 }
 
+impl Made {
+    /// Every credential of the file: all its key files, and its last passphrase.
+    fn credentials(&self) -> Credentials {
+        let mut creds = Credentials::default();
+        for slot in &self.slots {
+            match slot {
+                SlotFor::Passphrase(p) => creds.passphrase = Some(p.clone()),
+                SlotFor::KeyFile(key) => creds.key_files.push(key_line(key)),
+                SlotFor::Unknown(_) => {}
+            }
+        }
+        creds
+    }
+
+    fn passphrases(&self) -> Vec<String> {
+        self.slots
+            .iter()
+            .filter_map(|slot| match slot {
+                SlotFor::Passphrase(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether any slot is not a passphrase slot (such files list `slot_credentials`).
+    fn has_other_slots(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|slot| !matches!(slot, SlotFor::Passphrase(_)))
+    }
+}
+
 /// Encrypts `plaintext(seed_name, len)` with one slot per passphrase.
 fn make(seed_name: &str, len: usize, passphrases: &[String]) -> Made {
+    let slots: Vec<SlotFor> = passphrases
+        .iter()
+        .map(|p| SlotFor::Passphrase(p.clone()))
+        .collect();
+    make_with_slots(seed_name, len, &slots)
+}
+
+/// Encrypts `plaintext(seed_name, len)` with these slots, in this order.
+fn make_with_slots(seed_name: &str, len: usize, slots: &[SlotFor]) -> Made {
     let file_key = seeded(seed_name, "file key");
     let header_nonce = seeded(seed_name, "header nonce");
     let mut payload_salt = [0u8; 24];
     payload_salt.copy_from_slice(&seeded(seed_name, "payload salt")[..24]);
-    let keys: Vec<PassphraseKey> = passphrases
+    let recipients: Vec<Box<dyn Recipient>> = slots
         .iter()
         .enumerate()
-        .map(|(i, p)| {
-            let mut salt = [0u8; 16];
-            salt.copy_from_slice(&seeded(seed_name, &format!("kdf salt {i}"))[..16]);
-            PassphraseKey::for_test_vectors(&Passphrase::new(p.as_bytes().to_vec()), KDF, salt)
-                .expect("small parameters are under the caps")
+        .map(|(i, slot)| -> Box<dyn Recipient> {
+            match slot {
+                SlotFor::Passphrase(p) => {
+                    let mut salt = [0u8; 16];
+                    salt.copy_from_slice(&seeded(seed_name, &format!("kdf salt {i}"))[..16]);
+                    Box::new(
+                        PassphraseKey::for_test_vectors(
+                            &Passphrase::new(p.as_bytes().to_vec()),
+                            KDF,
+                            salt,
+                        )
+                        .expect("small parameters are under the caps"),
+                    )
+                }
+                SlotFor::KeyFile(key) => Box::new(SymmetricKey::from_bytes(*key)),
+                SlotFor::Unknown(raw) => Box::new(VerbatimSlot(raw.clone())),
+            }
         })
         .collect();
-    let key_refs: Vec<&dyn Recipient> = keys.iter().map(|k| k as &dyn Recipient).collect();
+    let key_refs: Vec<&dyn Recipient> = recipients.iter().map(|r| r.as_ref()).collect();
     let enc = Encryptor::from_parts(
         &FileKey::from_bytes(file_key),
         header_nonce,
@@ -130,8 +260,7 @@ fn make(seed_name: &str, len: usize, passphrases: &[String]) -> Made {
         seed_name: seed_name.to_string(),
         bytes,
         file_key,
-        passphrase: passphrases.last().unwrap().clone(),
-        slot_passphrases: passphrases.to_vec(),
+        slots: slots.to_vec(),
         plaintext: data,
         header_len,
     }
@@ -188,8 +317,10 @@ struct Vector {
     layer: &'static str,
     made: Made,
     bytes: Vec<u8>,
-    /// Passphrase recorded for this vector (may differ from the one that made it).
-    passphrase: String,
+    /// Credentials recorded for this vector (may differ from the ones that made it).
+    credentials: Credentials,
+    /// More credential sets, each with the outcome a reader must give with it alone.
+    credential_checks: Vec<(Credentials, Outcome)>,
     outcome: Outcome,
     outcome_with_file_key: Outcome,
     /// Leading chunks that authenticate before the failure (all of them when ok).
@@ -213,7 +344,6 @@ impl Vector {
             "description": self.description,
             "layer": self.layer,
             "source": self.made.seed_name,
-            "passphrase": self.passphrase,
             "file_key": hex(&self.made.file_key),
             "header_len": self.made.header_len,
             "plaintext_len": self.made.plaintext.len(),
@@ -226,10 +356,33 @@ impl Vector {
             "released_sha256": sha256_hex(released),
             "mutation": self.mutation,
         });
-        if self.made.slot_passphrases.len() > 1 {
-            v["slot_passphrases"] = json!(self.made.slot_passphrases);
+        self.credentials.write_into(&mut v);
+        if self.made.has_other_slots() {
+            v["slot_credentials"] = self.made.slots.iter().map(slot_json).collect();
+        } else if self.made.slots.len() > 1 {
+            v["slot_passphrases"] = json!(self.made.passphrases());
+        }
+        if !self.credential_checks.is_empty() {
+            v["credential_checks"] = self
+                .credential_checks
+                .iter()
+                .map(|(creds, outcome)| {
+                    let mut c = json!({"outcome": outcome.name, "outcome_detail": outcome.detail});
+                    creds.write_into(&mut c);
+                    c
+                })
+                .collect();
         }
         v
+    }
+}
+
+/// A slot of `slot_credentials`: its type and what opens it.
+fn slot_json(slot: &SlotFor) -> Value {
+    match slot {
+        SlotFor::Passphrase(p) => json!({"type": "passphrase", "passphrase": p}),
+        SlotFor::KeyFile(key) => json!({"type": "key_file", "key_file": key_line(key)}),
+        SlotFor::Unknown(raw) => json!({"type": "unknown", "slot_type": raw.slot_type}),
     }
 }
 
@@ -238,6 +391,11 @@ struct Builder {
 }
 
 impl Builder {
+    /// The vector added last, to record more credentials on it.
+    fn last(&mut self) -> &mut Vector {
+        self.vectors.last_mut().expect("a vector was added")
+    }
+
     fn positive(&mut self, name: &str, made: &Made, description: &str) {
         self.vectors.push(Vector {
             name: name.to_string(),
@@ -245,7 +403,8 @@ impl Builder {
             layer: "file",
             made: made.clone(),
             bytes: made.bytes.clone(),
-            passphrase: made.passphrase.clone(),
+            credentials: made.credentials(),
+            credential_checks: Vec::new(),
             outcome: ok(),
             outcome_with_file_key: ok(),
             released_chunks: usize::MAX,
@@ -272,7 +431,8 @@ impl Builder {
             layer,
             made: made.clone(),
             bytes,
-            passphrase: made.passphrase.clone(),
+            credentials: made.credentials(),
+            credential_checks: Vec::new(),
             outcome,
             outcome_with_file_key,
             released_chunks,
@@ -292,10 +452,36 @@ impl Builder {
         outcome_with_file_key: Outcome,
         description: &str,
     ) {
+        let name = format!("header_flip_{field}");
+        self.named_header_flip(
+            &name,
+            field,
+            made,
+            offset,
+            mask,
+            outcome,
+            outcome_with_file_key,
+            description,
+        );
+    }
+
+    /// [`Builder::header_flip`] under a name of its own.
+    #[allow(clippy::too_many_arguments)]
+    fn named_header_flip(
+        &mut self,
+        name: &str,
+        field: &str,
+        made: &Made,
+        offset: usize,
+        mask: u8,
+        outcome: Outcome,
+        outcome_with_file_key: Outcome,
+        description: &str,
+    ) {
         let mut bytes = made.bytes.clone();
         bytes[offset] ^= mask;
         self.negative(
-            &format!("header_flip_{field}"),
+            name,
             "header",
             made,
             bytes,
@@ -596,19 +782,19 @@ fn build() -> Vec<Vector> {
                       refused before any derivation; the file key alone still decrypts"));
     }
     {
-        let mut v = Vector {
+        let v = Vector {
             name: "wrong_passphrase".into(),
             description: "recorded passphrase is not the one the file was written for".into(),
             layer: "header",
             made: small.clone(),
             bytes: small.bytes.clone(),
-            passphrase: "not the passphrase".into(),
+            credentials: Credentials::passphrase("not the passphrase"),
+            credential_checks: Vec::new(),
             outcome: err_with("no_slot_opened", json!({"unsupported_slots": 0})),
             outcome_with_file_key: ok(),
             released_chunks: 0,
             mutation: json!({"kind": "passphrase"}),
         };
-        v.made.slot_passphrases = vec![small.passphrase.clone()];
         b.vectors.push(v);
     }
     b.truncation(
@@ -788,7 +974,256 @@ fn build() -> Vec<Vector> {
             "full chunks 0 and 1 of a 32768-byte file swapped",
         );
     }
+    key_file_vectors(&mut b);
     b.vectors
+}
+
+/// Vectors of the key-file slot (type 0x02) and of files with several kinds of slot.
+fn key_file_vectors(b: &mut Builder) {
+    let no_slot =
+        |unsupported: usize| err_with("no_slot_opened", json!({"unsupported_slots": unsupported}));
+    let fk_auth = || err("header_authentication");
+    let inv = || err("invalid_header");
+
+    // ---- Positive. ----
+    let key0 = key_file_key("ok_key_file", 0);
+    let single = make_with_slots("ok_key_file", 20480, &[SlotFor::KeyFile(key0)]);
+    assert_eq!(single.header_len, kf_off::HEADER_END);
+    b.positive(
+        "ok_key_file",
+        &single,
+        "one key-file slot (key file 0 of the source), 20480-byte plaintext",
+    );
+    b.last().credential_checks.push((
+        Credentials::passphrase(&passphrase_for("ok_key_file")),
+        no_slot(0),
+    ));
+
+    const MIXED: &str = "ok_key_file_and_passphrase";
+    let (k0, k1) = (key_file_key(MIXED, 0), key_file_key(MIXED, 1));
+    let mixed = make_with_slots(
+        MIXED,
+        1000,
+        &[
+            SlotFor::Passphrase(passphrase_for(MIXED)),
+            SlotFor::KeyFile(k0),
+            SlotFor::KeyFile(k1),
+        ],
+    );
+    b.positive(
+        MIXED,
+        &mixed,
+        "a passphrase slot and two key-file slots: each credential alone opens the file",
+    );
+    b.last().credential_checks = vec![
+        (Credentials::key_files(&[k0]), ok()),
+        (Credentials::key_files(&[k1]), ok()),
+        (Credentials::passphrase(&passphrase_for(MIXED)), ok()),
+        (Credentials::key_files(&[key0]), no_slot(0)),
+    ];
+
+    let name = "ok_unknown_and_key_file";
+    let unknown = RawSlot {
+        slot_type: 0xf0,
+        body: seeded(name, "unknown slot body").to_vec(),
+    };
+    let after_unknown = make_with_slots(
+        name,
+        100,
+        &[
+            SlotFor::Unknown(unknown),
+            SlotFor::KeyFile(key_file_key(name, 0)),
+        ],
+    );
+    b.positive(
+        name,
+        &after_unknown,
+        "a slot of type 0xf0 (not defined in version 1, 32-byte body), then a key-file slot: \
+         the reader skips the unknown slot and opens the key-file slot",
+    );
+    b.last()
+        .credential_checks
+        .push((Credentials::passphrase(&passphrase_for(name)), no_slot(1)));
+
+    // ---- Header conditions on ok_key_file. ----
+    {
+        let wrong = key_file_key("key_file_wrong_key", 0);
+        b.negative(
+            "key_file_wrong_key",
+            "header",
+            &single,
+            single.bytes.clone(),
+            json!({"kind": "key_file"}),
+            no_slot(0),
+            ok(),
+            0,
+            "the file is intact; the recorded key file is not the one it was written for",
+        );
+        b.last().credentials = Credentials::key_files(&[wrong]);
+    }
+    b.named_header_flip(
+        "key_file_flip_header_nonce",
+        "header_nonce",
+        &single,
+        off::HEADER_NONCE + 31,
+        0x01,
+        no_slot(0),
+        fk_auth(),
+        "header nonce of a key-file file changed: the slot's check (bound to the nonce) no \
+         longer matches the key file; with the file key the MAC fails",
+    );
+    b.named_header_flip(
+        "key_file_flip_slot_type",
+        "slot0.slot_type",
+        &single,
+        kf_off::SLOT_TYPE,
+        0x01,
+        no_slot(1),
+        fk_auth(),
+        "key-file slot type 2 -> 3, a type this version does not know: skipped, so the key \
+         file opens no slot; with the file key the MAC fails",
+    );
+    b.named_header_flip(
+        "key_file_flip_check",
+        "slot0.check",
+        &single,
+        kf_off::CHECK,
+        0x01,
+        no_slot(0),
+        fk_auth(),
+        "key-file slot check value changed: the right key file no longer matches the slot; \
+         with the file key the MAC fails",
+    );
+    b.named_header_flip(
+        "key_file_flip_wrapped_key",
+        "slot0.wrapped_key",
+        &single,
+        kf_off::WRAPPED_KEY,
+        0x01,
+        fk_auth(),
+        fk_auth(),
+        "key-file slot wrapped key (ciphertext part) changed: the check matches but the key \
+         does not authenticate",
+    );
+    b.named_header_flip(
+        "key_file_flip_tag",
+        "slot0.wrapped_key_tag",
+        &single,
+        kf_off::TAG + 15,
+        0x80,
+        fk_auth(),
+        fk_auth(),
+        "key-file slot wrapped key (tag part) changed: the check matches but the key does \
+         not authenticate",
+    );
+    b.named_header_flip(
+        "key_file_flip_mac",
+        "mac",
+        &single,
+        kf_off::MAC,
+        0x01,
+        fk_auth(),
+        fk_auth(),
+        "header MAC of a key-file file changed: the slot opens but the MAC fails",
+    );
+    for body_len in [79usize, 81] {
+        // Cut the body's last byte, or add a zero byte; lengths and MAC made consistent.
+        let mut header = single.bytes[..kf_off::MAC].to_vec();
+        header.resize(kf_off::BODY + body_len, 0);
+        let header_len = header.len() + 32;
+        header[10..12].copy_from_slice(&(header_len as u16).to_be_bytes());
+        header[kf_off::BODY - 2..kf_off::BODY].copy_from_slice(&(body_len as u16).to_be_bytes());
+        header.resize(header_len, 0);
+        remac(&mut header, header_len, &single.file_key);
+        let mut bytes = header;
+        bytes.extend_from_slice(&single.bytes[kf_off::HEADER_END..]);
+        b.negative(
+            &format!("key_file_body_len_{body_len}"),
+            "header",
+            &single,
+            bytes,
+            json!({"kind": "set", "field": "header.slot0.body_len", "offset": kf_off::BODY - 2,
+                   "value": body_len, "remac": true}),
+            inv(),
+            inv(),
+            0,
+            &format!(
+                "key-file slot body of {body_len} bytes instead of 80 (header length and MAC \
+                 recomputed): refused while parsing"
+            ),
+        );
+    }
+    {
+        // The same key file's slot from another file: bound to that file's header nonce.
+        let other = make_with_slots("key_file_other_file", 1, &[SlotFor::KeyFile(key0)]);
+        let mut bytes = single.bytes.clone();
+        let body = kf_off::BODY..kf_off::MAC;
+        bytes[body.clone()].copy_from_slice(&other.bytes[body]);
+        remac(&mut bytes, kf_off::HEADER_END, &single.file_key);
+        b.negative(
+            "key_file_slot_from_other_file",
+            "header",
+            &single,
+            bytes,
+            json!({"kind": "splice", "field": "header.slot0.body", "from": "key_file_other_file",
+                   "remac": true}),
+            no_slot(0),
+            ok(),
+            0,
+            "the key-file slot replaced by the slot the same key file has in another file \
+             (header MAC recomputed): its check is bound to the other header nonce, so the key \
+             file opens no slot",
+        );
+    }
+    {
+        let mut bytes = single.bytes.clone();
+        bytes[kf_off::SLOT_TYPE] = 0x01;
+        remac(&mut bytes, kf_off::HEADER_END, &single.file_key);
+        b.negative(
+            "key_file_slot_type_passphrase",
+            "header",
+            &single,
+            bytes,
+            json!({"kind": "set", "field": "header.slot0.slot_type", "offset": kf_off::SLOT_TYPE,
+                   "value": 1, "remac": true}),
+            inv(),
+            inv(),
+            0,
+            "key-file slot type 2 -> 1 (header MAC recomputed): a passphrase slot body must \
+             be 108 bytes, this one is 80",
+        );
+    }
+    {
+        // Slot 0 of ok_key_file_and_passphrase is the passphrase slot.
+        let memory_at = kf_off::BODY;
+        let value = 1025u32 * 1024;
+        let mut bytes = mixed.bytes.clone();
+        bytes[memory_at..memory_at + 4].copy_from_slice(&value.to_be_bytes());
+        remac(&mut bytes, mixed.header_len, &mixed.file_key);
+        b.negative(
+            "kdf_over_limit_opened_by_key_file",
+            "header",
+            &mixed,
+            bytes,
+            json!({"kind": "set", "field": "header.slot0.kdf_memory", "offset": memory_at,
+                   "value": value, "remac": true}),
+            err_with("kdf_over_limit", json!({"param": "memory"})),
+            ok(),
+            0,
+            "the passphrase slot asks for Argon2id memory over the default cap (header MAC \
+             recomputed): the passphrase is refused before any derivation, but a key file, \
+             tried first, opens the file",
+        );
+        let last = b.last();
+        last.credentials = Credentials::passphrase(&passphrase_for(MIXED));
+        let mut key_then_pass = Credentials::key_files(&[k1]);
+        key_then_pass.passphrase = Some(passphrase_for(MIXED));
+        last.credential_checks = vec![
+            (Credentials::key_files(&[k0]), ok()),
+            (key_then_pass, ok()),
+            (Credentials::key_files(&[key0]), no_slot(0)),
+        ];
+    }
 }
 
 fn vectors_dir() -> PathBuf {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use coffer::internals::stream::PREFIX_LEN;
 use coffer::{
-    Decryptor, Encryptor, Error, FileKey, Limits, Passphrase, PassphraseIdentity, PassphraseKey,
-    PipelineOptions, Recipient, Slot,
+    Decryptor, Encryptor, Error, FileKey, HeaderNonce, Identity, Limits, Passphrase,
+    PassphraseIdentity, PassphraseKey, PipelineOptions, RawSlot, Recipient, Slot, SymmetricKey,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -68,9 +68,51 @@ fn classify(err: &Error) -> (String, Value) {
     (name.to_string(), detail)
 }
 
+/// The credentials a vector (or one of its `credential_checks`) records: its key files,
+/// tried first in order, then its passphrase (README.md, "Credentials").
+struct Credentials {
+    key_files: Vec<SymmetricKey>,
+    passphrase: Option<PassphraseIdentity>,
+}
+
+impl Credentials {
+    fn of(v: &Value) -> Self {
+        let key_files = v
+            .get("key_files")
+            .map(|list| {
+                list.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|line| {
+                        SymmetricKey::parse(line.as_str().unwrap().as_bytes())
+                            .unwrap_or_else(|e| panic!("{}: key file: {e}", v["name"]))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let passphrase = v.get("passphrase").map(|p| {
+            PassphraseIdentity::new(
+                Passphrase::new(p.as_str().unwrap().as_bytes().to_vec()),
+                Limits::default(),
+            )
+        });
+        Credentials {
+            key_files,
+            passphrase,
+        }
+    }
+
+    fn identities(&self) -> Vec<&dyn Identity> {
+        let mut ids: Vec<&dyn Identity> =
+            self.key_files.iter().map(|k| k as &dyn Identity).collect();
+        ids.extend(self.passphrase.iter().map(|p| p as &dyn Identity));
+        ids
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Unlock {
-    Passphrase,
+    Credentials,
     FileKey,
 }
 
@@ -86,10 +128,7 @@ fn decrypt(v: &Value, bytes: &[u8], unlock: Unlock, path: Path_) -> (Vec<u8>, Re
     let result = (|| {
         let decryptor = Decryptor::new(bytes)?;
         let key = match unlock {
-            Unlock::Passphrase => {
-                let pass = Passphrase::new(str_field(v, "passphrase").as_bytes().to_vec());
-                decryptor.unlock(&[&PassphraseIdentity::new(pass, Limits::default())])?
-            }
+            Unlock::Credentials => decryptor.unlock(&Credentials::of(v).identities())?,
             Unlock::FileKey => decryptor.unlock_with_file_key(file_key(v))?,
         };
         match path {
@@ -122,9 +161,9 @@ fn check(v: &Value) -> Vec<String> {
     }
     let released_len = v["released_len"].as_u64().unwrap() as usize;
     let released_sha = str_field(v, "released_sha256");
-    for unlock in [Unlock::Passphrase, Unlock::FileKey] {
+    for unlock in [Unlock::Credentials, Unlock::FileKey] {
         let (want, want_detail) = match unlock {
-            Unlock::Passphrase => (str_field(v, "outcome"), &v["outcome_detail"]),
+            Unlock::Credentials => (str_field(v, "outcome"), &v["outcome_detail"]),
             Unlock::FileKey => (
                 str_field(v, "outcome_with_file_key"),
                 &v["outcome_with_file_key_detail"],
@@ -196,8 +235,68 @@ fn check(v: &Value) -> Vec<String> {
     }
     if str_field(v, "outcome") == "ok" {
         check_reencrypts(v, &bytes, &mut problems);
+        if v.get("slot_credentials").is_some() {
+            check_each_slot_opens_alone(v, &bytes, &mut problems);
+        }
     }
+    check_credential_sets(v, &bytes, &mut problems);
     problems
+}
+
+/// In a valid file with several kinds of slot, every slot's own credential opens it alone.
+fn check_each_slot_opens_alone(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
+    let name = str_field(v, "name");
+    for (i, cred) in v["slot_credentials"].as_array().unwrap().iter().enumerate() {
+        let alone = match str_field(cred, "type") {
+            "passphrase" => json!({"passphrase": cred["passphrase"]}),
+            "key_file" => json!({"key_files": [cred["key_file"]]}),
+            _ => continue,
+        };
+        match coffer::decrypt(&Credentials::of(&alone).identities(), bytes) {
+            Ok(out) if sha256_hex(&out) == str_field(v, "plaintext_sha256") => {}
+            other => problems.push(format!(
+                "{name}: the credential of slot {i} alone does not open it: {:?}",
+                other.map(|_| "wrong plaintext")
+            )),
+        }
+    }
+}
+
+/// Each of `credential_checks` alone gives its outcome; an `ok` one decrypts the plaintext.
+fn check_credential_sets(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
+    let name = str_field(v, "name");
+    let Some(checks) = v.get("credential_checks") else {
+        return;
+    };
+    for (i, c) in checks.as_array().unwrap().iter().enumerate() {
+        let creds = Credentials::of(c);
+        let result = coffer::decrypt(&creds.identities(), bytes);
+        let (got, detail) = match &result {
+            Ok(_) => ("ok".to_string(), json!({})),
+            Err(e) => classify(e),
+        };
+        if got != str_field(c, "outcome") || detail != c["outcome_detail"] {
+            problems.push(format!(
+                "{name} [credential_checks {i}]: expected {} {}, got {got} {detail}",
+                c["outcome"], c["outcome_detail"]
+            ));
+        } else if let Ok(plaintext) = result {
+            if sha256_hex(&plaintext) != str_field(v, "plaintext_sha256") {
+                problems.push(format!(
+                    "{name} [credential_checks {i}]: plaintext does not match"
+                ));
+            }
+        }
+    }
+}
+
+/// A slot of a type this version does not define, written back as it was read.
+struct VerbatimSlot(RawSlot);
+
+impl Recipient for VerbatimSlot {
+    fn seal(&self, _: &FileKey, _: &HeaderNonce) -> coffer::Result<RawSlot> {
+        Ok(self.0.clone())
+    }
 }
 
 fn check_seekable(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
@@ -219,41 +318,59 @@ fn check_seekable(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
 }
 
 /// A positive vector re-encrypts to identical bytes from its parts: the file key, the
-/// header nonce and slot salts (read from the header), the payload salt, the passphrases.
+/// header nonce and slot salts (read from the header), the payload salt, and the credential
+/// of each slot (`slot_credentials`, or `slot_passphrases` / `passphrase`); a slot of an
+/// unknown type is copied as it is.
 fn check_reencrypts(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
     let name = str_field(v, "name");
     let decryptor = Decryptor::new(bytes).unwrap();
     let header = decryptor.header();
     let payload_salt: [u8; 24] = bytes[header.len()..header.len() + 24].try_into().unwrap();
-    let passphrases: Vec<String> = match v.get("slot_passphrases") {
-        Some(list) => list
+    let slot_credentials: Vec<Value> = match (v.get("slot_credentials"), v.get("slot_passphrases"))
+    {
+        (Some(list), _) => list.as_array().unwrap().clone(),
+        (None, Some(list)) => list
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| p.as_str().unwrap().to_string())
+            .map(|p| json!({"type": "passphrase", "passphrase": p}))
             .collect(),
-        None => vec![str_field(v, "passphrase").to_string()],
+        (None, None) => {
+            vec![json!({"type": "passphrase", "passphrase": str_field(v, "passphrase")})]
+        }
     };
     assert_eq!(
-        passphrases.len(),
+        slot_credentials.len(),
         decryptor.slots().len(),
-        "{name}: one passphrase per slot"
+        "{name}: one credential per slot"
     );
-    let keys: Vec<PassphraseKey> = decryptor
+    let keys: Vec<Box<dyn Recipient>> = decryptor
         .slots()
         .iter()
-        .zip(&passphrases)
-        .map(|(slot, pass)| match slot {
-            Slot::Passphrase(slot) => PassphraseKey::for_test_vectors(
-                &Passphrase::new(pass.as_bytes().to_vec()),
-                slot.params(),
-                *slot.salt(),
-            )
-            .unwrap(),
-            _ => panic!("{name}: positive vectors have passphrase slots only"),
+        .zip(&slot_credentials)
+        .zip(header.slots())
+        .map(|((slot, cred), raw)| -> Box<dyn Recipient> {
+            match (slot, str_field(cred, "type")) {
+                (Slot::Passphrase(slot), "passphrase") => Box::new(
+                    PassphraseKey::for_test_vectors(
+                        &Passphrase::new(str_field(cred, "passphrase").as_bytes().to_vec()),
+                        slot.params(),
+                        *slot.salt(),
+                    )
+                    .unwrap(),
+                ),
+                (Slot::KeyFile(_), "key_file") => {
+                    Box::new(SymmetricKey::parse(str_field(cred, "key_file").as_bytes()).unwrap())
+                }
+                (Slot::Unknown { slot_type, .. }, "unknown") => {
+                    assert_eq!(cred["slot_type"], *slot_type, "{name}: unknown slot type");
+                    Box::new(VerbatimSlot(raw.clone()))
+                }
+                (slot, kind) => panic!("{name}: slot {slot:?} recorded as {kind}"),
+            }
         })
         .collect();
-    let refs: Vec<&dyn Recipient> = keys.iter().map(|k| k as &dyn Recipient).collect();
+    let refs: Vec<&dyn Recipient> = keys.iter().map(|k| k.as_ref()).collect();
     let mut plaintext = Vec::new();
     let header_len = header.len();
     let decryptor = Decryptor::new(bytes).unwrap();
@@ -365,6 +482,20 @@ fn required_conditions_are_covered() {
         "kdf_over_limit_memory",
         "wrong_passphrase",
         "unknown_version",
+        "ok_key_file",
+        "ok_key_file_and_passphrase",
+        "ok_unknown_and_key_file",
+        "key_file_wrong_key",
+        "key_file_flip_header_nonce",
+        "key_file_flip_slot_type",
+        "key_file_flip_check",
+        "key_file_flip_wrapped_key",
+        "key_file_flip_tag",
+        "key_file_body_len_79",
+        "key_file_body_len_81",
+        "key_file_slot_from_other_file",
+        "key_file_slot_type_passphrase",
+        "kdf_over_limit_opened_by_key_file",
     ] {
         assert!(names.contains(&n), "{n}");
     }
@@ -374,7 +505,7 @@ fn required_conditions_are_covered() {
         } else {
             assert_ne!(
                 v["outcome"], "ok",
-                "{}: a negative vector must fail with the passphrase",
+                "{}: a negative vector must fail with its recorded credentials",
                 v["name"]
             );
         }
