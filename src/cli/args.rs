@@ -11,7 +11,8 @@ pub const EXIT_CODES: &str = "\
 Exit codes:
   0    success
   1    I/O or other error (including an existing output without -f)
-  2    usage error (bad flags, KDF parameters below the floor, range out of bounds)
+  2    usage error (bad flags, no passphrase source, an empty or multi-line
+       passphrase, KDF parameters below the floor, range out of bounds)
   3    no key slot opens with the passphrase (wrong passphrase)
   4    the file fails authentication (tampered, corrupted, truncated, trailing data)
   5    not a coffer file, unsupported version, malformed header, or KDF parameters
@@ -55,14 +56,16 @@ pub enum Command {
 #[derive(Debug, Args)]
 #[group(multiple = false)]
 pub struct PassphraseArgs {
-    /// Read the passphrase from the first line of PATH (a trailing "\n" or "\r\n" is
-    /// stripped).
+    /// Read the passphrase from PATH: its whole content minus one trailing "\n" or "\r\n".
+    /// A second line or an empty passphrase is refused (exit 2).
     #[arg(long, value_name = "PATH")]
     pub passphrase_file: Option<PathBuf>,
-    /// Read the passphrase from file descriptor N (to EOF; first line).
+    /// Read the passphrase from file descriptor N, to EOF: the whole content minus one
+    /// trailing "\n" or "\r\n". A second line or an empty passphrase is refused (exit 2).
     #[arg(long, value_name = "N")]
     pub passphrase_fd: Option<u32>,
-    /// Read the passphrase from the environment variable VAR.
+    /// Read the passphrase from the environment variable VAR: its value minus one
+    /// trailing "\n" or "\r\n". A second line or an empty value is refused (exit 2).
     #[arg(long, value_name = "VAR")]
     pub passphrase_env: Option<OsString>,
 }

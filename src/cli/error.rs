@@ -108,9 +108,10 @@ impl CliError {
             } => Some(format!(
                 "the file also has {n} slot(s) of a type this version of coffer cannot open"
             )),
-            coffer::Error::NotCoffer => {
-                Some("is this file encrypted? `coffer inspect FILE` shows its header".to_string())
-            }
+            // Not "try `coffer inspect`": inspect says the same about such a file.
+            coffer::Error::NotCoffer => Some(
+                "it was not written by `coffer encrypt` (or is not encrypted at all)".to_string(),
+            ),
             _ => None,
         };
         let mut out = Self::new(Kind::from_lib(err.kind()), err.to_string());

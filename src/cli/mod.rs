@@ -5,6 +5,7 @@
 mod args;
 mod error;
 mod inspect;
+mod interrupt;
 mod output;
 mod passphrase;
 mod plan;
