@@ -48,8 +48,16 @@ pub enum Command {
         /// The shell to generate completions for.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout.
-    Man,
+    /// Print the coffer(1) man page (roff) to stdout, or write every page to a directory.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write coffer.1 and one page per subcommand (coffer-encrypt.1, ...) into DIR
+    /// (created if missing), and list the paths written.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// Where the passphrase comes from; without any, coffer prompts on the terminal.
