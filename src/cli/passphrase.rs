@@ -17,6 +17,10 @@ use super::interrupt::{on_interrupt, HookGuard};
 /// Longest passphrase accepted from a file, a descriptor or a variable.
 const MAX_LEN: usize = 64 * 1024;
 
+/// How long a prompt interrupted by a signal waits for the signal handler to end the
+/// process (it normally takes milliseconds).
+const HANDLER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What the passphrase is for: encryption asks twice and refuses an empty one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -125,7 +129,15 @@ fn prompt(purpose: Purpose) -> Result<Passphrase, CliError> {
     let read = |text: &str| {
         rpassword::prompt_password(text)
             .map(|s| Passphrase::new(s.into_bytes()))
-            .map_err(|e| CliError::io_while("reading the passphrase from the terminal", &e))
+            .map_err(|e| {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    // Ctrl-C at the prompt: the signal handler is running on its own
+                    // thread and exits with 130; it must win over an exit 1 from here.
+                    std::thread::sleep(HANDLER_GRACE);
+                    return CliError::lib(coffer::Error::Interrupted);
+                }
+                CliError::io_while("reading the passphrase from the terminal", &e)
+            })
     };
     match purpose {
         Purpose::Decrypt => read("Passphrase: "),
