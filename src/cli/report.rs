@@ -208,14 +208,14 @@ impl Lines {
         }
         let expected = std::mem::take(&mut state.expected);
         let code = Kind::Interrupted.exit_code();
-        for index in state.next..expected.len() {
+        for (index, path) in expected.into_iter().enumerate().skip(state.next) {
             let line = match state.pending.remove(&index) {
                 Some(line) => line,
                 None => {
                     state.files += 1;
                     state.failed += 1;
                     let result = FileResult {
-                        path: expected[index].clone(),
+                        path,
                         outcome: Outcome::Failed(CliError::lib(coffer::Error::Interrupted)),
                     };
                     file_json(&result, code)
