@@ -259,7 +259,10 @@ fn examples_for(sub: Option<&str>) -> &'static [(&'static str, &'static str)] {
             ),
             (
                 "A nightly backup from a script, the passphrase from a file:",
-                "tar -cf - /srv/data | coffer encrypt -q --passphrase-file /root/backup.key -c > data.tar.coffer",
+                concat!(
+                    "tar -cf - /srv/data \\\n",
+                    "  | coffer encrypt -q --passphrase-file /root/backup.key -c > data.tar.coffer",
+                ),
             ),
             (
                 "Install every page:",
@@ -273,18 +276,31 @@ fn examples_for(sub: Option<&str>) -> &'static [(&'static str, &'static str)] {
             ),
             (
                 "A tree into a mirror directory, passphrase from a secret manager:",
-                "coffer encrypt -r --output-dir /backup --passphrase-fd 3 docs 3< <(pass show backup)",
+                concat!(
+                    "coffer encrypt -r --output-dir /backup \\\n",
+                    "  --passphrase-fd 3 docs 3< <(pass show backup | head -n 1)",
+                ),
             ),
             (
                 "A stream with a JSON report:",
-                "tar -cf - dir | coffer encrypt --passphrase-file key.txt --report run.json -c > dir.tar.coffer",
+                concat!(
+                    "tar -cf - dir \\\n",
+                    "  | coffer encrypt --passphrase-file key.txt --report run.json -c \\\n",
+                    "  > dir.tar.coffer",
+                ),
             ),
         ],
         Some("decrypt") => &[
-            ("Decrypt next to the input (writes notes.txt):", "coffer decrypt notes.txt.coffer"),
+            (
+                "Decrypt next to the input (writes notes.txt):",
+                "coffer decrypt notes.txt.coffer",
+            ),
             (
                 "Restore a tar stream; a non-zero exit means a failed restore:",
-                "set -o pipefail\ncoffer decrypt --passphrase-file key.txt -c dir.tar.coffer | tar -xf -",
+                concat!(
+                    "set -o pipefail\n",
+                    "coffer decrypt --passphrase-file key.txt -c dir.tar.coffer | tar -xf -",
+                ),
             ),
             (
                 "Only bytes 1000 to 1999 of the plaintext:",
@@ -296,7 +312,10 @@ fn examples_for(sub: Option<&str>) -> &'static [(&'static str, &'static str)] {
             "coffer verify --passphrase-file key.txt -q *.coffer",
         )],
         Some("inspect") => &[
-            ("The header, slots and sizes (no passphrase):", "coffer inspect notes.txt.coffer"),
+            (
+                "The header, slots and sizes (no passphrase):",
+                "coffer inspect notes.txt.coffer",
+            ),
             (
                 "The ciphertext byte ranges that hold plaintext 0:65536:",
                 "coffer inspect --ciphertext-range 0:65536 big.coffer",

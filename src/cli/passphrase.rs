@@ -61,9 +61,10 @@ pub fn obtain(args: &PassphraseArgs, purpose: Purpose) -> Result<Passphrase, Cli
         let err = CliError::usage(format!("the passphrase from {source} is empty"));
         return Err(match purpose {
             Purpose::Encrypt => err.hint("refusing to encrypt with an empty passphrase"),
-            Purpose::Decrypt => {
-                err.hint("did the command that produced it fail? coffer never encrypts with an empty passphrase")
-            }
+            Purpose::Decrypt => err.hint(
+                "did the command that produced it fail? \
+                 coffer never encrypts with an empty passphrase",
+            ),
         });
     }
     Ok(passphrase)
@@ -107,8 +108,13 @@ fn only_line<R: Read>(mut reader: R, to_eof: bool, source: &str) -> Result<Passp
         .strip_suffix(b"\n")
         .map_or(content, |line| line.strip_suffix(b"\r").unwrap_or(line));
     if line.contains(&b'\n') {
-        return Err(CliError::usage(format!("the passphrase from {source} has more than one line"))
-            .hint("the passphrase is the whole content, alone on one line (one trailing newline is allowed); a key or PEM file is not a passphrase"));
+        return Err(CliError::usage(format!(
+            "the passphrase from {source} has more than one line"
+        ))
+        .hint(
+            "the passphrase is the whole content, alone on one line (one trailing newline \
+             is allowed); a key or PEM file is not a passphrase",
+        ));
     }
     if overflow || line.len() > MAX_LEN {
         return Err(CliError::usage(format!(
