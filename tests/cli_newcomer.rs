@@ -409,6 +409,61 @@ fn an_interrupted_run_still_writes_the_interrupted_line_and_the_summary_to_the_r
     assert_no_temp_files(fx.dir());
 }
 
+/// Resident memory of a process in KiB (Linux).
+fn resident_kib(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn files_not_started_when_interrupted_get_interrupted_lines_in_input_order() {
+    let fx = Fx::new();
+    for name in ["a", "b", "c"] {
+        fx.write(name, b"data");
+    }
+    let mut child = Command::new(bin())
+        .current_dir(fx.dir())
+        .args(["encrypt", "--passphrase-file", "pw", "--json"])
+        .args([
+            "--kdf-memory",
+            "256",
+            "--kdf-passes",
+            "16",
+            "--kdf-lanes",
+            "1",
+        ])
+        .args(["a", "b", "c"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Memory grows once the derivation runs, well after the handler is installed.
+    let pid = child.id();
+    wait_for("the key derivation", || resident_kib(pid) > 64 * 1024);
+    interrupt(pid);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let lines = json_lines(&String::from_utf8(out.stdout).unwrap());
+    let paths: Vec<&str> = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| l["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["a", "b", "c"]);
+    assert!(lines[..3].iter().all(|l| l["error_kind"] == "interrupted"));
+    let summary = summary(&lines);
+    assert_eq!(summary["files"], 3);
+    assert_eq!(summary["failed"], 3);
+    assert_eq!(summary["exit_code"], 130);
+    for name in ["a.coffer", "b.coffer", "c.coffer"] {
+        assert!(!fx.p(name).exists());
+    }
+}
+
 // ---- restore.sh -----------------------------------------------------------------------
 
 fn script(name: &str) -> PathBuf {
