@@ -425,7 +425,7 @@ fn files_not_started_when_interrupted_get_interrupted_lines_in_input_order() {
     for name in ["a", "b", "c"] {
         fx.write(name, b"data");
     }
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .current_dir(fx.dir())
         .args(["encrypt", "--passphrase-file", "pw", "--json"])
         .args([
