@@ -19,31 +19,44 @@ fn repo_file(rel: &str) -> String {
 
 // ---- README figures -------------------------------------------------------------------
 
-/// The figures README states, as the library defines them. The one place this test
-/// reaches into the library: if the constants move, only this function changes.
-fn library_figures() -> Vec<(&'static str, u32)> {
+/// The figures README states, as the library defines them, in the order README states
+/// them: (the text just before the number, the value). The one place this test reaches
+/// into the library: if the constants move, only this function changes.
+fn library_figures() -> Vec<(&'static str, u64)> {
     use coffer::kdf;
+    use coffer::stream::{CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PREFIX_LEN, TAG_LEN};
+    let kib = |bytes: usize| (bytes / 1024) as u64;
     vec![
-        ("`--kdf-memory MIB` (default ", kdf::DEFAULT_MEMORY_MIB),
-        ("`--kdf-passes N` (default ", kdf::DEFAULT_PASSES),
-        ("`--kdf-lanes N` (default ", kdf::DEFAULT_LANES),
-        ("The floor is ", kdf::FLOOR_MEMORY_MIB),
-        (" MiB and ", kdf::FLOOR_PASSES),
-        ("; at most ", kdf::MAX_PASSES),
-        (" passes and\n", kdf::MAX_LANES),
+        ("undetected. Every ", kib(CHUNK_SIZE)),
+        (
+            "`--kdf-memory MIB` (default ",
+            kdf::DEFAULT_MEMORY_MIB.into(),
+        ),
+        ("`--kdf-passes N` (default ", kdf::DEFAULT_PASSES.into()),
+        ("`--kdf-lanes N` (default ", kdf::DEFAULT_LANES.into()),
+        ("The floor is ", kdf::FLOOR_MEMORY_MIB.into()),
+        (" MiB and ", kdf::FLOOR_PASSES.into()),
+        ("; at most ", kdf::MAX_PASSES.into()),
+        (" passes and\n", kdf::MAX_LANES.into()),
         (
             "`--max-kdf-memory MIB` (default ",
-            kdf::DEFAULT_MAX_MEMORY_MIB,
+            kdf::DEFAULT_MAX_MEMORY_MIB.into(),
         ),
-        ("coffer's defaults: ", kdf::DEFAULT_MEMORY_MIB),
-        (" MiB, ", kdf::DEFAULT_PASSES),
-        (" passes, ", kdf::DEFAULT_LANES),
+        ("made of fixed ", kib(CHUNK_SIZE)),
+        ("L=$((size - H - ", PREFIX_LEN as u64),
+        ("P=$((L / ", ENCRYPTED_CHUNK_SIZE as u64),
+        (" * ", CHUNK_SIZE as u64),
+        (" + L % ", ENCRYPTED_CHUNK_SIZE as u64),
+        (" - ", TAG_LEN as u64),
+        ("coffer's defaults: ", kdf::DEFAULT_MEMORY_MIB.into()),
+        (" MiB, ", kdf::DEFAULT_PASSES.into()),
+        (" passes, ", kdf::DEFAULT_LANES.into()),
     ]
 }
 
 /// The decimal number right after the first `marker` at or after `from`, and where it
 /// ends.
-fn number_after(text: &str, marker: &str, from: usize) -> (u32, usize) {
+fn number_after(text: &str, marker: &str, from: usize) -> (u64, usize) {
     let at = text[from..]
         .find(marker)
         .unwrap_or_else(|| panic!("README no longer says {marker:?}: update library_figures"))
@@ -60,7 +73,7 @@ fn number_after(text: &str, marker: &str, from: usize) -> (u32, usize) {
 }
 
 #[test]
-fn readme_states_the_kdf_defaults_floor_and_caps_the_library_defines() {
+fn readme_states_the_kdf_defaults_caps_and_chunk_sizes_the_library_defines() {
     let readme = repo_file("README.md");
     // Markers are searched in order, each after the previous figure.
     let mut from = 0;
