@@ -392,8 +392,8 @@ fn passphrase_env_encrypts_for_a_passphrase_file_with_crlf_and_extra_lines() {
         .args(SMALL_KDF)
         .arg("f");
     run(&mut cmd).expect(0);
-    // First line only, "\r\n" stripped.
-    fx.passfile_with("crlf", "s3cret pass\r\nsecond line is ignored\n");
+    // One trailing "\r\n" stripped (a second line is refused: tests/cli_newcomer.rs).
+    fx.passfile_with("crlf", "s3cret pass\r\n");
     fx.run([
         "decrypt",
         "-q",

@@ -74,19 +74,11 @@ fn disagreement(case: &Value) -> Option<String> {
     }
 }
 
-/// Cases the library gets wrong today, each a bug to fix in `src/slots/keyfile.rs`;
-/// `known_disagreements_are_still_bugs` runs them.
-const KNOWN_BUGS: &[&str] = &["nonzero_padding"];
-
 #[test]
 fn every_key_file_vector() {
     let cases = cases();
     assert!(cases.len() >= 30, "the full key-file vector set");
-    let problems: Vec<String> = cases
-        .iter()
-        .filter(|c| !KNOWN_BUGS.contains(&c["name"].as_str().unwrap()))
-        .filter_map(disagreement)
-        .collect();
+    let problems: Vec<String> = cases.iter().filter_map(disagreement).collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -113,18 +105,6 @@ fn every_error_class_and_the_keygen_text_are_covered() {
         line.starts_with("COFFER-SYMMETRIC-KEY-1") && line.len() == 80,
         "{line}"
     );
-}
-
-/// Fails until the bugs in `KNOWN_BUGS` are fixed; then move them out of the list.
-#[test]
-#[ignore = "src bug: SymmetricKey::parse accepts non-zero Bech32 padding bits (a second encoding of one key)"]
-fn known_disagreements_are_still_bugs() {
-    let problems: Vec<String> = cases()
-        .iter()
-        .filter(|c| KNOWN_BUGS.contains(&c["name"].as_str().unwrap()))
-        .filter_map(disagreement)
-        .collect();
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 /// The worked example of FORMAT.md ("Key-file slot example"), whose values were computed

@@ -17,7 +17,7 @@
 # BEFORE anything is uploaded. The key is derived once per coffer run (Argon2id).
 #
 # Environment:
-#   PASSPHRASE_FILE  passphrase file (first line). Must be a regular file owned by the
+#   PASSPHRASE_FILE  passphrase file (one line, nothing else): a regular file owned by the
 #                    user running the backup, mode 0600 or 0400: the script refuses
 #                    anything group- or world-readable. Default /etc/coffer/passphrase.
 #                    Create it with:  install -m 600 /dev/null /etc/coffer/passphrase
@@ -45,7 +45,7 @@ set -euo pipefail
 umask 077
 
 log() { printf 'backup: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit "${2:-1}"; }
+die() { log "error: $1"; exit "${2:-1}"; } # MESSAGE [EXIT_CODE]
 
 COFFER=${COFFER:-coffer}
 PASSPHRASE_FILE=${PASSPHRASE_FILE:-/etc/coffer/passphrase}
@@ -54,12 +54,15 @@ KDF_ARGS=${KDF_ARGS:-}
 MODE=${MODE:-tar}
 NAME=${BACKUP_NAME:-}
 
-while getopts 'm:n:h' opt; do
+# A leading ':' in the option string: getopts reports bad options to us, not as
+# "illegal option".
+while getopts ':m:n:h' opt; do
     case $opt in
         m) MODE=$OPTARG ;;
         n) NAME=$OPTARG ;;
         h) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) die "usage: backup.sh [-m tar|files] [-n NAME] SOURCE_DIR DESTINATION" 2 ;;
+        :) die "-$OPTARG needs a value; usage: backup.sh [-m tar|files] [-n NAME] SOURCE_DIR DESTINATION" 2 ;;
+        *) die "unknown option -$OPTARG; usage: backup.sh [-m tar|files] [-n NAME] SOURCE_DIR DESTINATION" 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -115,10 +118,12 @@ if [ "$MODE" = tar ]; then
     tar --format=gnu -C "$SOURCE" -cf - . \
         | "$COFFER" encrypt -q "${pass[@]}" "${kdf[@]}" -o "$archive"
     # A full authenticated decrypt is the verification; listing the archive it contains
-    # gives the index of members and their block numbers (`tar -tR`).
+    # gives the index of members and their block numbers (`tar -tR`). In the C locale,
+    # tar escapes every byte that is not printable ASCII, whatever the caller's locale,
+    # so the index means the same to restore.sh everywhere.
     log "verifying $archive and building its index"
     "$COFFER" decrypt -q "${pass[@]}" -c "$archive" \
-        | tar -tR -f - \
+        | LC_ALL=C tar -tR -f - \
         | "$COFFER" encrypt -q "${pass[@]}" "${kdf[@]}" -o "$index"
     "$COFFER" verify -q "${pass[@]}" "$index"
     put "$archive" "$DEST/$NAME.tar.coffer"

@@ -11,7 +11,9 @@ pub const EXIT_CODES: &str = "\
 Exit codes:
   0    success
   1    I/O or other error (including an existing output without -f)
-  2    usage error (bad flags, KDF parameters below the floor, range out of bounds)
+  2    usage error (bad flags, no passphrase source, an empty or multi-line
+       passphrase, a malformed key file, KDF parameters below the floor, range
+       out of bounds)
   3    no key slot opens with the passphrase or key files given (wrong passphrase
        or key file)
   4    the file fails authentication (tampered, corrupted, truncated, trailing data)
@@ -43,11 +45,10 @@ pub enum Command {
     /// Show the header of coffer files (needs no passphrase).
     #[command(after_help = EXIT_CODES)]
     Inspect(InspectArgs),
-    /// Change who can open files (add or remove passphrases and key files), rewriting
-    /// only the header; --rotate re-encrypts under a new file key.
+    /// Change who can open files, in place (header only; --rotate re-encrypts).
     #[command(after_help = REKEY_HELP)]
     Rekey(RekeyArgs),
-    /// Make a new key file (--symmetric): a random 256-bit key, one text line.
+    /// Make a new key file (--symmetric): a random 256-bit key on one text line.
     #[command(after_help = EXIT_CODES)]
     Keygen(KeygenArgs),
     /// Print a shell completion script to stdout.
@@ -55,22 +56,32 @@ pub enum Command {
         /// The shell to generate completions for.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout.
-    Man,
+    /// Print the coffer(1) man page (roff) to stdout, or write every page to a directory.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write coffer.1 and one page per subcommand (coffer-encrypt.1, ...) into DIR
+    /// (created if missing), and list the paths written.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// Where the passphrase comes from; without any, coffer prompts on the terminal.
 #[derive(Debug, Args)]
 #[group(multiple = false)]
 pub struct PassphraseArgs {
-    /// Read the passphrase from the first line of PATH (a trailing "\n" or "\r\n" is
-    /// stripped).
+    /// Read the passphrase from PATH: its whole content minus one trailing "\n" or "\r\n".
+    /// A second line or an empty passphrase is refused (exit 2).
     #[arg(long, value_name = "PATH")]
     pub passphrase_file: Option<PathBuf>,
-    /// Read the passphrase from file descriptor N (to EOF; first line).
+    /// Read the passphrase from file descriptor N, to EOF: the whole content minus one
+    /// trailing "\n" or "\r\n". A second line or an empty passphrase is refused (exit 2).
     #[arg(long, value_name = "N")]
     pub passphrase_fd: Option<u32>,
-    /// Read the passphrase from the environment variable VAR.
+    /// Read the passphrase from the environment variable VAR: its value minus one
+    /// trailing "\n" or "\r\n". A second line or an empty value is refused (exit 2).
     #[arg(long, value_name = "VAR")]
     pub passphrase_env: Option<OsString>,
 }

@@ -116,9 +116,10 @@ impl CliError {
                 "free memory or raise the process's memory limit (ulimit -v), then try again"
                     .to_string(),
             ),
-            coffer::Error::NotCoffer => {
-                Some("is this file encrypted? `coffer inspect FILE` shows its header".to_string())
-            }
+            // Not "try `coffer inspect`": inspect says the same about such a file.
+            coffer::Error::NotCoffer => Some(
+                "it was not written by `coffer encrypt` (or is not encrypted at all)".to_string(),
+            ),
             _ => None,
         };
         let mut out = Self::new(Kind::from_lib(err.kind()), err.to_string());

@@ -7,7 +7,9 @@ mod args;
 mod credentials;
 mod error;
 mod inspect;
+mod interrupt;
 mod keygen;
+mod man;
 mod output;
 mod passphrase;
 mod plan;
@@ -45,11 +47,7 @@ pub fn main() -> i32 {
             clap_complete::generate(*shell, &mut Cli::command(), "coffer", &mut out);
             finish_stdout(out.flush())
         }
-        Command::Man => {
-            let mut out = io::stdout().lock();
-            let rendered = clap_mangen::Man::new(Cli::command()).render(&mut out);
-            finish_stdout(rendered.and_then(|()| out.flush()))
-        }
+        Command::Man(args) => man::main(args),
     }
 }
 

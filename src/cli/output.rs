@@ -53,6 +53,7 @@ pub fn install_signal_handler() {
         for path in live().drain(..) {
             let _ = fs::remove_file(path);
         }
+        super::interrupt::run_hooks();
         eprintln!("coffer: error: interrupted");
         std::process::exit(Kind::Interrupted.exit_code());
     });

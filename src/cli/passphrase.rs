@@ -12,9 +12,14 @@ use zeroize::Zeroizing;
 
 use super::args::PassphraseArgs;
 use super::error::CliError;
+use super::interrupt::{on_interrupt, HookGuard};
 
-/// Longest first line accepted from a file or descriptor.
-const MAX_LINE: usize = 64 * 1024;
+/// Longest passphrase accepted from a file, a descriptor or a variable.
+const MAX_LEN: usize = 64 * 1024;
+
+/// How long a prompt interrupted by a signal waits for the signal handler to end the
+/// process (it normally takes milliseconds).
+const HANDLER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the passphrase is for: encryption asks twice and refuses an empty one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,130 +31,127 @@ pub enum Purpose {
 /// Reads the passphrase from the chosen source, or prompts on the terminal.
 ///
 /// # Errors
-/// Usage errors (no source, empty passphrase on encrypt, mismatched confirmation, unset
-/// variable) and I/O errors reading the source.
+/// Usage errors (no source, an empty passphrase, a source with more than one line,
+/// mismatched confirmation, unset variable) and I/O errors reading the source.
 pub fn obtain(args: &PassphraseArgs, purpose: Purpose) -> Result<Passphrase, CliError> {
-    let passphrase = if let Some(path) = &args.passphrase_file {
+    let (passphrase, source) = if let Some(path) = &args.passphrase_file {
+        let source = format!("file {}", path.display());
         let file = File::open(path).map_err(|e| {
-            CliError::io_while(
-                format_args!("reading passphrase file {}", path.display()),
-                &e,
-            )
+            CliError::io_while(format_args!("reading the passphrase from {source}"), &e)
         })?;
-        first_line(file, false).map_err(|e| {
-            CliError::io_while(
-                format_args!("reading passphrase file {}", path.display()),
-                &e,
-            )
-        })?
+        (only_line(file, false, &source)?, source)
     } else if let Some(fd) = args.passphrase_fd {
+        let source = format!("fd {fd}");
         // Reopening through /dev/fd keeps the binary free of unsafe code.
         let file = File::open(format!("/dev/fd/{fd}"))
-            .map_err(|e| CliError::io_while(format_args!("opening passphrase fd {fd}"), &e))?;
-        first_line(file, true)
-            .map_err(|e| CliError::io_while(format_args!("reading passphrase fd {fd}"), &e))?
+            .map_err(|e| CliError::io_while(format_args!("opening the passphrase {source}"), &e))?;
+        (only_line(file, true, &source)?, source)
     } else if let Some(var) = &args.passphrase_env {
-        let value = std::env::var_os(var).ok_or_else(|| {
-            CliError::usage(format!(
-                "environment variable {} is not set",
-                var.to_string_lossy()
-            ))
-        })?;
-        let mut bytes = Zeroizing::new(value.into_vec());
-        let len = line_len(&bytes);
-        bytes.truncate(len);
-        Passphrase::new(bytes.to_vec())
+        let source = format!("environment variable {}", var.to_string_lossy());
+        let value = std::env::var_os(var)
+            .ok_or_else(|| CliError::usage(format!("the {source} is not set")))?;
+        let bytes = Zeroizing::new(value.into_vec());
+        (only_line(&bytes[..], false, &source)?, source)
     } else {
-        prompt(purpose)?
+        (prompt(purpose)?, "the terminal".to_string())
     };
-    if purpose == Purpose::Encrypt && passphrase.is_empty() {
-        return Err(CliError::usage(
-            "refusing to encrypt with an empty passphrase",
-        ));
+    if passphrase.is_empty() {
+        // Refused before any derivation: an empty secret is a failed `$(secret-tool ...)`
+        // far more often than a real passphrase, and encrypt never writes one.
+        let err = CliError::usage(format!("the passphrase from {source} is empty"));
+        return Err(match purpose {
+            Purpose::Encrypt => err.hint("refusing to encrypt with an empty passphrase"),
+            Purpose::Decrypt => err.hint(
+                "did the command that produced it fail? \
+                 coffer never encrypts with an empty passphrase",
+            ),
+        });
     }
     Ok(passphrase)
 }
 
-/// Length of the first line of `bytes` without its "\n" or "\r\n".
-fn line_len(bytes: &[u8]) -> usize {
-    let mut end = bytes
-        .iter()
-        .position(|&b| b == b'\n')
-        .unwrap_or(bytes.len());
-    if end > 0 && bytes[end - 1] == b'\r' && end < bytes.len() {
-        end -= 1;
-    }
-    end
-}
-
-/// The first line of `reader`. With `to_eof`, the rest is read (and wiped) too, so a
-/// writer on the other end of a pipe never sees a broken pipe.
-fn first_line<R: Read>(mut reader: R, to_eof: bool) -> io::Result<Passphrase> {
-    let mut buf = Zeroizing::new(vec![0u8; MAX_LINE + 1]);
+/// The passphrase in `reader`: everything up to one optional trailing "\n" or "\r\n".
+/// Content after the first line is refused (a PEM file, a multi-line secret), never
+/// silently cut. With `to_eof`, the rest is read (and wiped) even then, so a writer on
+/// the other end of a pipe never sees a broken pipe.
+///
+/// # Errors
+/// A usage error for a second line or an overlong passphrase, an I/O error otherwise.
+fn only_line<R: Read>(mut reader: R, to_eof: bool, source: &str) -> Result<Passphrase, CliError> {
+    let reading =
+        |e: io::Error| CliError::io_while(format_args!("reading the passphrase from {source}"), &e);
+    // Room for the longest passphrase, "\r\n" and one byte that proves there is more.
+    let mut buf = Zeroizing::new(vec![0u8; MAX_LEN + 3]);
     let mut filled = 0;
-    let mut newline = None;
-    while newline.is_none() && filled < buf.len() {
+    while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
             Ok(0) => break,
-            Ok(n) => {
-                newline = buf[filled..filled + n].iter().position(|&b| b == b'\n');
-                newline = newline.map(|p| p + filled);
-                filled += n;
-            }
+            Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(reading(e)),
         }
     }
-    let end = match newline {
-        Some(p) => p,
-        None if filled > MAX_LINE => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("the first line is longer than {MAX_LINE} bytes"),
-            ))
-        }
-        None => filled,
-    };
-    if to_eof {
+    let overflow = filled == buf.len();
+    if to_eof && overflow {
         let mut scratch = Zeroizing::new([0u8; 4096]);
         loop {
             match reader.read(&mut scratch[..]) {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(reading(e)),
             }
         }
     }
-    let len = line_len(&buf[..filled.min(end + 1)]);
-    Ok(Passphrase::new(buf[..len].to_vec()))
+    let content = &buf[..filled];
+    let line = content
+        .strip_suffix(b"\n")
+        .map_or(content, |line| line.strip_suffix(b"\r").unwrap_or(line));
+    if line.contains(&b'\n') {
+        return Err(CliError::usage(format!(
+            "the passphrase from {source} has more than one line"
+        ))
+        .hint(
+            "the passphrase is the whole content, alone on one line (one trailing newline \
+             is allowed); a key or PEM file is not a passphrase",
+        ));
+    }
+    if overflow || line.len() > MAX_LEN {
+        return Err(CliError::usage(format!(
+            "the passphrase from {source} is longer than {MAX_LEN} bytes"
+        )));
+    }
+    Ok(Passphrase::new(line.to_vec()))
 }
 
 fn prompt(purpose: Purpose) -> Result<Passphrase, CliError> {
-    if OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .is_err()
-    {
+    let Ok(tty) = OpenOptions::new().read(true).write(true).open("/dev/tty") else {
         return Err(CliError::usage("no passphrase source").hint(
             "use --passphrase-file PATH, --passphrase-fd N or --passphrase-env VAR, \
              or run coffer on a terminal",
         ));
-    }
+    };
+    let _echo = restore_echo_on_interrupt(tty);
     let read = |text: &str| {
         rpassword::prompt_password(text)
             .map(|s| Passphrase::new(s.into_bytes()))
-            .map_err(|e| CliError::io_while("reading the passphrase from the terminal", &e))
+            .map_err(|e| {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    // Ctrl-C at the prompt: the signal handler is running on its own
+                    // thread and exits with 130; it must win over an exit 1 from here.
+                    std::thread::sleep(HANDLER_GRACE);
+                    return CliError::lib(coffer::Error::Interrupted);
+                }
+                CliError::io_while("reading the passphrase from the terminal", &e)
+            })
     };
     match purpose {
         Purpose::Decrypt => read("Passphrase: "),
         Purpose::Encrypt => {
             let first = read("Enter passphrase: ")?;
             if first.is_empty() {
-                return Err(CliError::usage(
-                    "refusing to encrypt with an empty passphrase",
-                ));
+                // `obtain` refuses it, naming the terminal.
+                return Ok(first);
             }
             let second = read("Confirm passphrase: ")?;
             if first.ct_eq(&second) {
@@ -161,32 +163,71 @@ fn prompt(purpose: Purpose) -> Result<Passphrase, CliError> {
     }
 }
 
+/// rpassword turns echo off while it reads and back on when done, but Ctrl-C at the
+/// prompt ends the process from the signal handler, where that never happens: the
+/// terminal state saved here is put back by an interrupt hook instead.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn restore_echo_on_interrupt(tty: File) -> Option<HookGuard> {
+    use rustix::termios::{tcgetattr, tcsetattr, OptionalActions};
+    use std::io::Write as _;
+    let saved = tcgetattr(&tty).ok()?;
+    Some(on_interrupt(move || {
+        let _ = tcsetattr(&tty, OptionalActions::Now, &saved);
+        // The prompt's line never got its newline.
+        let _ = (&tty).write_all(b"\n");
+    }))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn restore_echo_on_interrupt(_tty: File) -> Option<HookGuard> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn line(input: &[u8], to_eof: bool) -> Vec<u8> {
-        first_line(input, to_eof).unwrap().expose().to_vec()
+    fn passphrase(input: &[u8], to_eof: bool) -> Result<Vec<u8>, CliError> {
+        only_line(input, to_eof, "test source").map(|p| p.expose().to_vec())
     }
 
     #[test]
-    fn first_line_strips_one_line_ending() {
-        assert_eq!(line(b"pw\n", false), b"pw");
-        assert_eq!(line(b"pw\r\n", false), b"pw");
-        assert_eq!(line(b"pw", false), b"pw");
-        assert_eq!(line(b"pw\r", false), b"pw\r");
-        assert_eq!(line(b"pw\nsecond\n", true), b"pw");
-        assert_eq!(line(b"\n", false), b"");
-        assert_eq!(line(b"", false), b"");
-        assert_eq!(line(b"  spaced pw  \n", false), b"  spaced pw  ");
+    fn one_trailing_line_ending_is_stripped() {
+        for to_eof in [false, true] {
+            assert_eq!(passphrase(b"pw\n", to_eof).unwrap(), b"pw");
+            assert_eq!(passphrase(b"pw\r\n", to_eof).unwrap(), b"pw");
+            assert_eq!(passphrase(b"pw", to_eof).unwrap(), b"pw");
+            assert_eq!(passphrase(b"pw\r", to_eof).unwrap(), b"pw\r");
+            assert_eq!(passphrase(b"\n", to_eof).unwrap(), b"");
+            assert_eq!(passphrase(b"", to_eof).unwrap(), b"");
+            assert_eq!(
+                passphrase(b"  spaced pw  \n", to_eof).unwrap(),
+                b"  spaced pw  "
+            );
+        }
     }
 
     #[test]
-    fn overlong_line_is_refused() {
-        let long = vec![b'a'; MAX_LINE + 10];
-        assert!(first_line(&long[..], false).is_err());
-        let mut ok = vec![b'a'; MAX_LINE];
-        ok.push(b'\n');
-        assert_eq!(line(&ok, false).len(), MAX_LINE);
+    fn content_after_the_first_line_is_refused_not_cut() {
+        let pem =
+            b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI\n-----END PRIVATE KEY-----\n";
+        for input in [&b"pw\nrest"[..], b"pw\n\n", b"pw\r\n\r\n", b"\nrest", pem] {
+            let err = passphrase(input, true).unwrap_err();
+            assert_eq!(err.kind.exit_code(), 2);
+            assert!(err
+                .message()
+                .contains("passphrase from test source has more than one line"));
+        }
+    }
+
+    #[test]
+    fn overlong_passphrase_is_refused() {
+        let long = vec![b'a'; MAX_LEN + 10];
+        assert_eq!(passphrase(&long, true).unwrap_err().kind.exit_code(), 2);
+        let mut ok = vec![b'a'; MAX_LEN];
+        ok.extend_from_slice(b"\r\n");
+        assert_eq!(passphrase(&ok, false).unwrap().len(), MAX_LEN);
+        ok.push(b'a');
+        assert!(passphrase(&ok, false).is_err());
     }
 }

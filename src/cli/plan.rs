@@ -353,8 +353,26 @@ fn target_for(input: &Input, rel: &Path, opts: &PlanOptions<'_>) -> Result<Targe
         Some(dir) => dir
             .join(rel.parent().unwrap_or(Path::new("")))
             .join(out_name),
+        None if is_device_path(path) => {
+            return Err(CliError::usage(format!(
+                "{} is a pipe or device (process substitution?): there is no directory \
+                 to write {} in",
+                path.display(),
+                Path::new(&out_name).display()
+            ))
+            .hint("use -c to write to stdout, or -o PATH"))
+        }
         None => path.with_file_name(out_name),
     }))
+}
+
+/// `/dev/fd/63` from `<(cmd)`, `/dev/stdin`, `/proc/self/fd/N`: names whose directory
+/// can hold no output file.
+fn is_device_path(path: &Path) -> bool {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    dir == Path::new("/dev")
+        || dir == Path::new("/dev/fd")
+        || (dir.starts_with("/proc") && dir.file_name() == Some(std::ffi::OsStr::new("fd")))
 }
 
 /// Refuses an output that is the input, or that exists without `force`.

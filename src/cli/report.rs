@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
-use super::error::{combine, CliError, SUCCESS};
+use super::error::{combine, CliError, Kind, SUCCESS};
+use super::interrupt::{on_interrupt, HookGuard};
 use super::progress::Progress;
 
 /// How one file ended.
@@ -30,10 +31,17 @@ pub struct FileResult {
 
 /// The reporter shared by all worker threads.
 pub struct Reporter {
-    command: &'static str,
     quiet: bool,
-    json: Option<Mutex<Box<dyn Write + Send>>>,
     progress: Option<Progress>,
+    lines: Arc<Lines>,
+    /// Writes the `interrupted` lines and the summary if SIGINT/SIGTERM ends the run.
+    _on_interrupt: Option<HookGuard>,
+}
+
+/// The JSON side of the report: what the signal handler needs to finish it.
+struct Lines {
+    command: &'static str,
+    json: Option<Mutex<Box<dyn Write + Send>>>,
     state: Mutex<State>,
     started: Instant,
 }
@@ -43,12 +51,16 @@ struct State {
     /// JSON lines waiting for earlier files, so lines come out in input order.
     pending: BTreeMap<usize, Value>,
     next: usize,
+    /// The path of every file of the run, by index, for the lines of an interrupt.
+    expected: Vec<Option<PathBuf>>,
     files: u64,
     ok: u64,
     failed: u64,
     skipped: u64,
     bytes: u64,
     exit_code: i32,
+    /// The summary line is written: nothing may follow it.
+    finished: bool,
 }
 
 impl Reporter {
@@ -58,14 +70,28 @@ impl Reporter {
         json: Option<Box<dyn Write + Send>>,
         started: Instant,
     ) -> Reporter {
-        Reporter {
+        let lines = Arc::new(Lines {
             command,
-            quiet,
             json: json.map(Mutex::new),
-            progress: None,
             state: Mutex::new(State::default()),
             started,
+        });
+        let on_interrupt = lines.json.is_some().then(|| {
+            let lines = Arc::clone(&lines);
+            on_interrupt(move || lines.interrupted())
+        });
+        Reporter {
+            quiet,
+            progress: None,
+            lines,
+            _on_interrupt: on_interrupt,
         }
+    }
+
+    /// The files of the run, by index: after an interrupt, each one not recorded yet
+    /// gets an `interrupted` line.
+    pub fn expect_files(&self, paths: impl IntoIterator<Item = Option<PathBuf>>) {
+        self.lines.state().expected = paths.into_iter().collect();
     }
 
     pub fn set_progress(&mut self, progress: Progress) {
@@ -106,7 +132,25 @@ impl Reporter {
             Outcome::Skipped(reason) => self.note(&format!("skipping {display}: {reason}")),
             Outcome::Ok { .. } => {}
         }
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.lines.record(index, &result);
+    }
+
+    /// Ends the run: clears the bar, writes the summary line, returns the exit code.
+    pub fn finish(&self) -> i32 {
+        if let Some(progress) = &self.progress {
+            progress.finish();
+        }
+        self.lines.finish()
+    }
+}
+
+impl Lines {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn record(&self, index: usize, result: &FileResult) {
+        let mut state = self.state();
         state.files += 1;
         let code = match &result.outcome {
             Outcome::Ok { bytes, .. } => {
@@ -124,8 +168,8 @@ impl Reporter {
             }
         };
         state.exit_code = combine(state.exit_code, code);
-        if self.json.is_some() {
-            state.pending.insert(index, file_json(&result, code));
+        if self.json.is_some() && !state.finished {
+            state.pending.insert(index, file_json(result, code));
             loop {
                 let next = state.next;
                 let Some(line) = state.pending.remove(&next) else {
@@ -146,15 +190,51 @@ impl Reporter {
         }
     }
 
-    /// Ends the run: clears the bar, writes the summary line, returns the exit code.
-    pub fn finish(&self) -> i32 {
-        if let Some(progress) = &self.progress {
-            progress.finish();
-        }
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+    fn finish(&self) -> i32 {
+        let mut state = self.state();
         for (_, line) in std::mem::take(&mut state.pending) {
             self.write_json(&line);
         }
+        self.write_summary(&mut state);
+        state.exit_code
+    }
+
+    /// The signal handler's end of the report: every file not recorded yet (in flight
+    /// or never started) gets an `interrupted` line, in input order, then the summary.
+    fn interrupted(&self) {
+        let mut state = self.state();
+        if state.finished {
+            return;
+        }
+        let expected = std::mem::take(&mut state.expected);
+        let code = Kind::Interrupted.exit_code();
+        for (index, path) in expected.into_iter().enumerate().skip(state.next) {
+            let line = match state.pending.remove(&index) {
+                Some(line) => line,
+                None => {
+                    state.files += 1;
+                    state.failed += 1;
+                    let result = FileResult {
+                        path,
+                        outcome: Outcome::Failed(CliError::lib(coffer::Error::Interrupted)),
+                    };
+                    file_json(&result, code)
+                }
+            };
+            self.write_json(&line);
+        }
+        for (_, line) in std::mem::take(&mut state.pending) {
+            self.write_json(&line);
+        }
+        state.exit_code = combine(state.exit_code, code);
+        self.write_summary(&mut state);
+    }
+
+    fn write_summary(&self, state: &mut State) {
+        if state.finished {
+            return;
+        }
+        state.finished = true;
         let summary = json!({
             "summary": true,
             "command": self.command,
@@ -168,7 +248,6 @@ impl Reporter {
             "seconds": self.started.elapsed().as_secs_f64(),
         });
         self.write_json(&summary);
-        state.exit_code
     }
 }
 

@@ -169,6 +169,7 @@ fn run_batch(
     };
     let json_on_stderr = sink.is_some() && batch.report.is_none() && to_stdout;
     let mut reporter = Reporter::new(mode.name(), batch.quiet, sink, started);
+    reporter.expect_files(jobs.iter().map(|j| j.path().map(Path::to_path_buf)));
 
     let limits = Limits {
         max_memory_mib: batch.max_kdf_memory,
@@ -494,6 +495,7 @@ fn decrypt_range(args: &DecryptArgs, range: RangeSpec) -> i32 {
         None
     };
     let reporter = Reporter::new("decrypt", batch.quiet, sink, started);
+    reporter.expect_files([Some(path.clone())]);
     let input = Input::Path(path.clone());
     let result = (|| -> Result<u64, CliError> {
         let file = File::open(path).map_err(|e| CliError::io(e.to_string()))?;

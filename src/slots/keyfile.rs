@@ -117,6 +117,11 @@ impl SymmetricKey {
         if len != KEY_LEN {
             return Err(Error::InvalidKeyFile("the key is shorter than 32 bytes"));
         }
+        // 52 characters carry 260 bits for 256: the last 4 MUST be zero, so that a key has
+        // exactly one line.
+        checked.validate_segwit_padding().map_err(|_| {
+            Error::InvalidKeyFile("non-zero padding bits: the key is mistyped or damaged")
+        })?;
         Ok(key)
     }
 
