@@ -568,3 +568,17 @@ fn max_kdf_memory_above_the_hard_cap_is_a_usage_error_not_a_silent_clamp() {
     ])
     .expect(1);
 }
+
+#[test]
+fn inspect_shows_memory_that_is_not_whole_mib_exactly() {
+    let fx = Fx::new();
+    let vector =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/ok_size_0.coffer");
+    let r = fx.run([std::ffi::OsStr::new("inspect"), vector.as_os_str()]);
+    r.expect(0);
+    assert!(
+        r.out().contains("(argon2id, 64 KiB, 1 passes, 1 lanes)"),
+        "{}",
+        r.out()
+    );
+}

@@ -1054,3 +1054,21 @@ fn a_flipped_bit_anywhere_in_a_key_file_slot_never_opens_and_is_named() {
         }
     }
 }
+
+/// FORMAT.md step 16: the diagnosis window spans the failing segment and what follows, so
+/// a short final chunk followed by a whole segment of junk is trailing data, with every
+/// decoder (the case an audit found the spec and the binary disagreeing on).
+#[test]
+fn a_short_final_chunk_followed_by_a_full_segment_of_junk_is_trailing_data() {
+    let data = plaintext(21, 7);
+    let mut file = encrypt_with(FILE_KEY, PAYLOAD_SALT, &data);
+    file.extend(std::iter::repeat_n(0xa5u8, ENC));
+    for decoder in DECODERS {
+        let (out, result) = open(&file, decoder, Unlock::FileKey);
+        assert!(
+            matches!(result, Err(Error::TrailingData { bytes }) if bytes == ENC as u64),
+            "{decoder:?}: {result:?}"
+        );
+        assert!(out.is_empty() || out == data, "{decoder:?}");
+    }
+}

@@ -114,11 +114,15 @@ fn describe(path: &Path, layout: &Layout) -> Report {
                     "passes": p.passes,
                     "lanes": p.lanes,
                 }));
+                // Exact: a memory that is not a whole number of MiB is shown in KiB.
+                let memory = if p.memory_kib % 1024 == 0 {
+                    format!("{} MiB", p.memory_kib / 1024)
+                } else {
+                    format!("{} KiB", p.memory_kib)
+                };
                 text += &format!(
-                    "  slot {i}:          passphrase (argon2id, {} MiB, {} passes, {} lanes)\n",
-                    p.memory_mib(),
-                    p.passes,
-                    p.lanes
+                    "  slot {i}:          passphrase (argon2id, {memory}, {} passes, {} lanes)\n",
+                    p.passes, p.lanes
                 );
             }
             Slot::Unknown {
