@@ -51,3 +51,4 @@ pub use kdf::{KdfParams, Limits};
 pub use keys::{FileKey, Passphrase, PassphraseKey};
 pub use pipeline::PipelineOptions;
 pub use protocol::{Decryptor, Encryptor, KeyCache};
+pub use stream::AeadBackend;
