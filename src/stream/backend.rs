@@ -35,6 +35,13 @@ impl AeadBackend {
     #[cfg(not(feature = "aws-lc"))]
     pub const DEFAULT: AeadBackend = AeadBackend::RustCrypto;
 
+    /// Every backend in this build, the default first (benchmarks compare them).
+    pub const ALL: &'static [AeadBackend] = &[
+        #[cfg(feature = "aws-lc")]
+        AeadBackend::AwsLc,
+        AeadBackend::RustCrypto,
+    ];
+
     /// The implementation, as `coffer --version` and bug reports show it.
     pub fn name(self) -> &'static str {
         match self {
