@@ -556,7 +556,7 @@ fn explain_at_batch_end(
         return None;
     }
     // So the failed chunk is the full batch's last, whose ciphertext was kept, and the
-    // next batch is a lone final segment that failed too (`open_final` restores it).
+    // next batch is a lone final segment (`open_final` restores it when it fails).
     debug_assert_eq!(start, BATCH_BYTES - ENCRYPTED_CHUNK_SIZE);
     let mut window = Zeroizing::new(Vec::with_capacity(window_len));
     window.extend_from_slice(&failed.last_ciphertext);
