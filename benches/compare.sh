@@ -11,6 +11,10 @@
 #         SECTIONS="throughput filecopy rss small kdf"   figures to produce (subset allowed)
 #         COFFER_BIN=path        use this coffer binary instead of `cargo build --release`
 #         COFFER=0               skip everything coffer-related (peers only; for testing)
+#         PURE=1                 also build coffer pure Rust (`--no-default-features`: the
+#                        aes-gcm backend instead of aws-lc-rs, into $COFFER_BENCH_DIR/pure-target)
+#                        and time it and its -T 1 in figure 1 beside the default build (0 = skip)
+#         COFFER_PURE_BIN=path   use this pure-Rust coffer binary instead of building one
 #         NATIVE=1               also build coffer with RUSTFLAGS="-C target-cpu=native" (into
 #                        $COFFER_BENCH_DIR/native-target) and time it in figure 1 (0 = skip)
 #         COFFER_KDF_MEMORY_MIB / COFFER_KDF_PASSES / COFFER_KDF_LANES
@@ -22,8 +26,9 @@
 # Missing tools are installed (apt-get: age gnupg time argon2 expect python3; cargo: rage),
 # which needs root or sudo the first time.
 # Figures (all from this run): 1 encrypt/decrypt of the big file to /dev/null (coffer, its
-# -T 1 and native builds, the peers; two -T 1 processes at once for the machine's 2-core
-# scaling), 2 file to file (encrypt and decrypt) vs cat, 3 coffer -T 1 GB/s, 4 peak RSS at
+# -T 1, pure-Rust and native builds, the peers; two -T 1 processes at once for the machine's
+# 2-core scaling; CPU seconds per GiB for each), 2 file to file (encrypt and decrypt) vs cat
+# and dd bs=1M, 3 coffer -T 1 GB/s, 4 peak RSS at
 # 1 MiB / big / 8 GiB, 5 10,000 x 4 KiB files with `-r` (+ age -p on a subset, scaled),
 # 6 the Argon2id KDF vs the argon2 CLI.
 set -euo pipefail
@@ -44,6 +49,7 @@ PEERS=${PEERS-age rage gpg}
 SECTIONS=${SECTIONS:-throughput filecopy rss small kdf}
 COFFER=${COFFER:-1}
 NATIVE=${NATIVE:-1}
+PURE=${PURE:-1}
 KEEP_DATA=${KEEP_DATA:-1}
 TIMER="python3 $HERE/compare_timer.py"
 PASSPHRASE="correct horse battery staple"
@@ -122,6 +128,21 @@ if [ "$COFFER" = 1 ] && [ "$NATIVE" = 1 ] && want throughput; then
     CONAT=$B/native-target/release/coffer
 fi
 
+# The pure-Rust build: the same source without the aws-lc-rs backend.
+COPURE=""
+if [ "$COFFER" = 1 ] && [ "$PURE" = 1 ] && want throughput; then
+    command -v cargo >/dev/null || die "cargo is needed for PURE=1 (or set PURE=0)"
+    if [ -n "${COFFER_PURE_BIN:-}" ]; then
+        COPURE=$COFFER_PURE_BIN
+    else
+        pure=(--no-default-features)
+        if grep -q '^cli *=' "$ROOT/Cargo.toml"; then pure+=(--features cli); fi
+        (cd "$ROOT" && CARGO_TARGET_DIR="$B/pure-target" cargo build --release --bin coffer "${pure[@]}")
+        COPURE=$B/pure-target/release/coffer
+    fi
+    "$COPURE" --version | grep -q 'aes-gcm' || die "$COPURE is not a pure-Rust (aes-gcm) build"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # 2. machine, versions, keys, data
 meta nproc "$(nproc)"
@@ -133,7 +154,8 @@ meta fs "$(df -PT "$B" | awk 'NR==2 {print $2}') ($B)"
 meta n "$N"; meta quick "$QUICK"; meta big_bytes "$BIG_BYTES"; meta huge_bytes "$HUGE_BYTES"
 meta big_label "$BIG_L"; meta huge_label "$HUGE_L"; meta small_count "$SMALL_COUNT"; meta age_small "$AGE_SMALL"
 meta peers "$PEERS"; meta sections "$SECTIONS"
-[ -n "$CO" ] && meta v_coffer "$("$CO" --version 2>&1 | head -1) ($CO)"
+[ -n "$CO" ] && meta v_coffer "$("$CO" --version 2>&1 | paste -sd, | sed 's/,/, /') ($CO)"
+[ -n "$COPURE" ] && meta v_coffer_pure "pure-Rust build: $("$COPURE" --version 2>&1 | sed -n 2p) ($COPURE)"
 [ -n "$CONAT" ] && meta v_coffer_native "the same built with -C target-cpu=native ($CONAT)"
 peer age && meta v_age "age $(age --version)"
 peer rage && meta v_rage "$("$RAGE" --version | head -1)"
@@ -259,6 +281,16 @@ if want throughput; then
         timed coffer-T1.pair.enc $((2 * BIG_BYTES)) \
             "$CE -T 1 -c $BIG > /dev/null & p=\$!; $CE -T 1 -c $BIG > /dev/null; wait \$p"
     fi
+    if [ -n "$COPURE" ]; then
+        PE=${CE/#$CO/$COPURE}; PD=${CD/#$CO/$COPURE}
+        run_tool coffer-aesgcm "$PE -c @IN@ > @OUT@" "$PD -c @IN@ > @OUT@"
+        run_tool coffer-aesgcm-T1 "$PE -T 1 -c @IN@ > @OUT@" "$PD -T 1 -c @IN@ > @OUT@"
+        # Either build reads the other's files.
+        cmp "$BIG" <($CD -c "$O/coffer-aesgcm.ct") && cmp "$BIG" <($PD -c "$O/coffer.ct") \
+            || die "coffer: the pure-Rust and default builds do not read each other's files"
+        echo "  coffer: the pure-Rust and default builds read each other's files" >&2
+        rm -f "$O/coffer-aesgcm.ct" "$O/coffer-aesgcm-T1.ct"
+    fi
     if [ -n "$CONAT" ]; then
         run_tool coffer-native "${CE/#$CO/$CONAT} -c @IN@ > @OUT@" "${CD/#$CO/$CONAT} -c @IN@ > @OUT@"
         cmp "$BIG" <($CD -c "$O/coffer-native.ct") \
@@ -288,7 +320,9 @@ if want filecopy && [ -n "$CO" ]; then
     echo "  file-to-file decrypt output matches the input" >&2
     timed file.cat "$BIG_BYTES" "cat $BIG > $O/file.cat.out" "rm -f $O/file.cat.out; $settle"
     [ "$(stat -c %s "$O/file.cat.out")" = "$BIG_BYTES" ] || die "cat copy has the wrong size"
-    rm -f "$O/file.coffer.out" "$O/file.coffer.dec.out" "$O/file.cat.out"
+    timed file.dd "$BIG_BYTES" "dd if=$BIG of=$O/file.dd.out bs=1M status=none" "rm -f $O/file.dd.out; $settle"
+    [ "$(stat -c %s "$O/file.dd.out")" = "$BIG_BYTES" ] || die "dd copy has the wrong size"
+    rm -f "$O/file.coffer.out" "$O/file.coffer.dec.out" "$O/file.cat.out" "$O/file.dd.out"
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -42,6 +42,11 @@ def gbs(x, minus=0.0):
     return x["bytes"] / w / 1e9 if x["bytes"] and w > 0 else None
 
 
+def cpu_per_gib(x):
+    """User + sys CPU seconds of the whole command per GiB of payload."""
+    return x["median"]["cpu"] / (x["bytes"] / (1 << 30))
+
+
 def f(v, nd=3, suffix=""):
     return "n/a" if v is None else ("%." + str(nd) + "f%s") % (v, suffix)
 
@@ -54,19 +59,23 @@ def main():
 
     def row(num, what, x=None, rate=None, note="", show_rss=True):
         if x is None:
-            rows.append("| %s | %s |  |  |  | %s |" % (num, what, note))
+            rows.append("| %s | %s |  |  |  |  | %s |" % (num, what, note))
             return
         rng = "%.3f (%.3f-%.3f)" % (wall(x), x["wall_min"], x["wall_max"])
         rss = f(x["median"]["rss_mib"], 1) if show_rss else ""
         if rate is None:
             rate = gbs(x)
-        rows.append("| %s | %s | %s | %s | %s | %s |" % (num, what, rng, f(rate) if rate else "", rss, note))
+        cpu = f(cpu_per_gib(x)) if x["bytes"] and rate != 0 else ""
+        rows.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            num, what, rng, f(rate) if rate else "", cpu, rss, note))
 
     def ratio(a, b):  # throughput of a relative to b
         return wall(b) / wall(a) if a and b else None
 
     # --- 1: big file to /dev/null
     tools = [("coffer", "coffer (default threads)"), ("coffer-T1", "coffer -T 1"),
+             ("coffer-aesgcm", "coffer pure-Rust build (aes-gcm backend)"),
+             ("coffer-aesgcm-T1", "coffer pure-Rust build -T 1"),
              ("coffer-native", "coffer built with target-cpu=native (opt-in)"),
              ("age", "age (X25519 recipient)"), ("rage", "rage (X25519 recipient)"),
              ("gpg", "gpg --symmetric AES256, --compress-algo none")]
@@ -89,7 +98,16 @@ def main():
             return None
         return (wall(y) - wall(b0)) / (wall(x) - wall(a0))
 
-    for build, bname in (("coffer", "coffer"), ("coffer-native", "coffer native build")):
+    for a, b, label in (("coffer-T1", "coffer-aesgcm-T1", "-T 1"), ("coffer", "coffer-aesgcm", "default threads")):
+        for op, opname in (("enc", "encrypt"), ("dec", "decrypt")):
+            x, y = t("%s.%s" % (a, op)), t("%s.%s" % (b, op))
+            if x and y:
+                row("1", "**aws-lc-rs / aes-gcm backend %s, %s**" % (opname, label),
+                    note="**%s x** throughput whole process; %s x subtracted; aes-gcm takes %s x the CPU per GiB" % (
+                        f(ratio(x, y), 2), f(net_ratio(a, b, op), 2),
+                        f(cpu_per_gib(y) / cpu_per_gib(x), 2)))
+    for build, bname in (("coffer", "coffer"), ("coffer-aesgcm", "coffer pure-Rust build"),
+                         ("coffer-native", "coffer native build")):
         for peer in ("age", "rage", "gpg"):
             for op, opname in (("enc", "encrypt"), ("dec", "decrypt")):
                 c, p = t("%s.%s" % (build, op)), t("%s.%s" % (peer, op))
@@ -124,13 +142,15 @@ def main():
                      f(machine, 2), f(pipeline, 2)))
 
     # --- 2: file to file
-    fc, fd, cat = t("file.coffer"), t("file.coffer.dec"), t("file.cat")
+    fc, fd, cat, dd = t("file.coffer"), t("file.coffer.dec"), t("file.cat"), t("file.dd")
     if fc:
         row("2", "`coffer encrypt -f -o out` %s file -> new file" % big, fc)
     if fd:
         row("2", "`coffer decrypt -f -o out` %s ciphertext -> new file" % big, fd)
     if cat:
         row("2", "`cat big > copy` %s file -> new file" % big, cat)
+    if dd:
+        row("2", "`dd bs=1M` %s file -> new file" % big, dd)
     for x, op, opname in ((fc, "enc", "encrypt"), (fd, "dec", "decrypt")):
         if x and cat:
             e0 = t("coffer.empty." + op)
@@ -138,6 +158,9 @@ def main():
             row("2", "**coffer %s / cat file-to-file throughput**" % opname,
                 note="**%s x** (coffer takes %s x cat's time); %s x with coffer's empty-file cost subtracted" % (
                     f(ratio(x, cat), 2), f(wall(x) / wall(cat), 2), f(net, 2)))
+        if x and dd:
+            row("2", "**coffer %s / dd bs=1M file-to-file throughput**" % opname,
+                note="**%s x**" % f(ratio(x, dd), 2))
 
     # --- 3: single-thread throughput
     if t1e:
@@ -207,12 +230,12 @@ def main():
     print("- machine: %s x %s, %s, %s RAM, %s; scratch fs %s" % (
         m.get("nproc", "?"), m.get("cpu", "?"), m.get("kernel", "?"), m.get("memory", "?"),
         m.get("os", "?"), m.get("fs", "?")))
-    vers = [m[k] for k in ("v_coffer", "v_coffer_native", "v_age", "v_rage", "v_gpg") if k in m]
+    vers = [m[k] for k in ("v_coffer", "v_coffer_pure", "v_coffer_native", "v_age", "v_rage", "v_gpg") if k in m]
     if vers:
         print("- versions: " + "; ".join(vers))
     print("- %s runs per figure after 1 warm-up (empty-file and KDF figures: %s), medians; wall time "
           "of the whole process; random input in the page cache; throughput KDF at the 19 MiB / 2 pass "
-          "floor; GB/s = 10^9 B/s; peak RSS = ru_maxrss of the largest process in the command" % (
+          "floor; GB/s = 10^9 B/s; CPU s/GiB = user + sys of the whole command per GiB; peak RSS = ru_maxrss of the largest process in the command" % (
               n, int(n) + 2 if n.isdigit() else "?"))
     bt = t("base.true")
     if bt:
@@ -224,8 +247,8 @@ def main():
     if "page_cache" in m:
         print("- page cache: " + m["page_cache"])
     print()
-    print("| # | measurement | median wall s (min-max) | GB/s | peak RSS MiB | ratio / note |")
-    print("|---|---|---|---|---|---|")
+    print("| # | measurement | median wall s (min-max) | GB/s | CPU s/GiB | peak RSS MiB | ratio / note |")
+    print("|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     return 0
 

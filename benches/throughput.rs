@@ -1,11 +1,12 @@
 //! Payload throughput, from the bottom up:
 //!
 //! - `raw_aes_gcm`: `ChunkCipher` seal/open of 16 KiB chunks over a 4 MiB buffer, in
-//!   place, on one core: the ceiling the pipeline at `threads = 1` is compared against;
-//!   and `aes_gcm::Aes256Gcm::encrypt_inout_detached` per 16 KiB for reference.
+//!   place, on one core, on every AES-GCM backend of the build (`AwsLc`, `RustCrypto`):
+//!   the ceiling the pipeline at `threads = 1` is compared against; and each crate called
+//!   directly per 16 KiB for reference.
 //! - `stream`: `EncryptWriter` / `DecryptReader` at 1 KiB to 64 MiB, into `io::sink()`.
 //! - `pipeline`: `pipeline::encrypt` / `decrypt` of 64 MiB from a `Cursor` into
-//!   `io::sink()` at 1, 2 and all (0) threads.
+//!   `io::sink()` at 1, 2 and all (0) threads, on every backend.
 //!
 //! Every benchmark reports plaintext bytes per second. Quick run:
 //! `cargo bench --bench throughput -- --quick`.
@@ -21,7 +22,7 @@ use coffer::internals::stream::{
     ChunkCipher, DecryptReader, EncryptWriter, PayloadPrefix, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE,
     PREFIX_LEN,
 };
-use coffer::FileKey;
+use coffer::{AeadBackend, FileKey};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 
 const KIB: usize = 1024;
@@ -31,7 +32,11 @@ const PIPELINE_LEN: usize = 64 * MIB;
 const STREAM_SIZES: [usize; 4] = [KIB, 64 * KIB, MIB, 64 * MIB];
 
 fn cipher() -> (ChunkCipher, PayloadPrefix) {
-    ChunkCipher::with_salt(&FileKey::from_bytes([0x42; 32]), [0x24; 24])
+    cipher_on(AeadBackend::DEFAULT)
+}
+
+fn cipher_on(backend: AeadBackend) -> (ChunkCipher, PayloadPrefix) {
+    ChunkCipher::with_salt_on(backend, &FileKey::from_bytes([0x42; 32]), [0x24; 24])
 }
 
 fn data(len: usize) -> Vec<u8> {
@@ -68,20 +73,35 @@ fn raw_aes_gcm(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     group.sample_size(20);
     let chunks = RAW_LEN / CHUNK_SIZE;
-    let (chunk_cipher, _) = cipher();
+    for &backend in AeadBackend::ALL {
+        raw_chunk_cipher(&mut group, backend, chunks);
+    }
+    raw_crates(&mut group);
+    group.finish();
+}
 
+fn raw_chunk_cipher(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    backend: AeadBackend,
+    chunks: usize,
+) {
+    let (chunk_cipher, _) = cipher_on(backend);
+    let name = format!("{backend:?}");
     let mut buf = strided();
-    group.bench_function("chunk_cipher_seal_16KiB_chunks_4MiB", |b| {
-        b.iter(|| {
-            // Re-sealing ciphertext costs the same as sealing plaintext.
-            for j in 0..chunks {
-                chunk_cipher
-                    .seal(j as u64, &mut buf[j * ENCRYPTED_CHUNK_SIZE..], CHUNK_SIZE)
-                    .unwrap();
-            }
-            black_box(&buf);
-        })
-    });
+    group.bench_function(
+        BenchmarkId::new("chunk_cipher_seal_16KiB_chunks_4MiB", &name),
+        |b| {
+            b.iter(|| {
+                // Re-sealing ciphertext costs the same as sealing plaintext.
+                for j in 0..chunks {
+                    chunk_cipher
+                        .seal(j as u64, &mut buf[j * ENCRYPTED_CHUNK_SIZE..], CHUNK_SIZE)
+                        .unwrap();
+                }
+                black_box(&buf);
+            })
+        },
+    );
 
     let mut ciphertext = strided();
     for j in 0..chunks {
@@ -93,24 +113,47 @@ fn raw_aes_gcm(c: &mut Criterion) {
             )
             .unwrap();
     }
-    group.bench_function("chunk_cipher_open_16KiB_chunks_4MiB", |b| {
-        // Opening decrypts in place, so each iteration starts from a fresh copy (the
-        // copy is setup, not timed).
-        b.iter_batched_ref(
-            || ciphertext.clone(),
-            |buf| {
-                for j in 0..chunks {
-                    let start = j * ENCRYPTED_CHUNK_SIZE;
-                    chunk_cipher
-                        .open(j as u64, &mut buf[start..start + ENCRYPTED_CHUNK_SIZE])
-                        .unwrap();
-                }
-                black_box(&buf);
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    group.bench_function(
+        BenchmarkId::new("chunk_cipher_open_16KiB_chunks_4MiB", &name),
+        |b| {
+            // Opening decrypts in place, so each iteration starts from a fresh copy (the
+            // copy is setup, not timed).
+            b.iter_batched_ref(
+                || ciphertext.clone(),
+                |buf| {
+                    for j in 0..chunks {
+                        let start = j * ENCRYPTED_CHUNK_SIZE;
+                        chunk_cipher
+                            .open(j as u64, &mut buf[start..start + ENCRYPTED_CHUNK_SIZE])
+                            .unwrap();
+                    }
+                    black_box(&buf);
+                },
+                BatchSize::LargeInput,
+            )
+        },
+    );
+}
 
+/// Each crate called directly, 16 KiB at a time, for reference.
+fn raw_crates(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    #[cfg(feature = "aws-lc")]
+    {
+        use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce as AwsNonce, UnboundKey, AES_256_GCM};
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[0x42; 32]).unwrap());
+        let mut plain = data(RAW_LEN);
+        group.bench_function("aws_lc_rs_seal_in_place_separate_tag_16KiB_4MiB", |b| {
+            b.iter(|| {
+                for (j, chunk) in plain.chunks_mut(CHUNK_SIZE).enumerate() {
+                    let mut nonce = [0u8; 12];
+                    nonce[4..].copy_from_slice(&(j as u64).to_be_bytes());
+                    let nonce = AwsNonce::assume_unique_for_key(nonce);
+                    let tag = key.seal_in_place_separate_tag(nonce, Aad::empty(), chunk);
+                    let _ = black_box(tag.unwrap());
+                }
+            })
+        });
+    }
     let aead = Aes256Gcm::new_from_slice(&[0x42; 32]).unwrap();
     let mut plain = data(RAW_LEN);
     group.bench_function("aes256gcm_encrypt_inout_detached_16KiB_4MiB", |b| {
@@ -125,7 +168,6 @@ fn raw_aes_gcm(c: &mut Criterion) {
             }
         })
     });
-    group.finish();
 }
 
 fn stream(c: &mut Criterion) {
@@ -188,13 +230,15 @@ fn pipeline_bench(c: &mut Criterion) {
     group.sample_size(10);
     let plain = data(PIPELINE_LEN);
     let chunks = sealed(&plain);
-    let (cipher, _) = cipher();
-    for threads in [1, 2, 0] {
+    for (&backend, threads) in AeadBackend::ALL
+        .iter()
+        .flat_map(|b| [1, 2, 0].map(|t| (b, t)))
+    {
+        let (cipher, _) = cipher_on(backend);
         let options = PipelineOptions::with_threads(threads);
-        let name = if threads == 0 {
-            "all".to_string()
-        } else {
-            threads.to_string()
+        let name = match threads {
+            0 => format!("{backend:?}/all"),
+            n => format!("{backend:?}/{n}"),
         };
         group.bench_function(BenchmarkId::new("encrypt_64MiB_threads", &name), |b| {
             b.iter(|| {

@@ -57,7 +57,9 @@ pub use protocol::{Decryptor, Encryptor};
 pub use slots::keyfile::{KeyFileSlot, SymmetricKey};
 pub use slots::passphrase::{PassphraseIdentity, PassphraseKey, PassphraseSlot};
 pub use slots::{Identity, Recipient, Slot};
-pub use stream::{DecryptReader, EncryptWriter, SeekableReader, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE};
+pub use stream::{
+    AeadBackend, DecryptReader, EncryptWriter, SeekableReader, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE,
+};
 
 /// Encrypts `plaintext` in memory for `recipients`: the whole file as bytes.
 ///

@@ -82,6 +82,10 @@ enum Direction {
 /// room for its tag, so sealing and opening are in place and ciphertext is contiguous.
 struct Batch {
     buf: Zeroizing<Vec<u8>>,
+    /// The ciphertext of a full batch's last chunk, kept while opening it: if it fails,
+    /// it may be the final chunk followed by trailing bytes in the next batch, and a
+    /// failed open may wipe it in `buf` (see [`explain_at_batch_end`]).
+    last_ciphertext: Vec<u8>,
     seq: u64,
     /// Bytes read into the batch: plaintext (seal) or ciphertext (open).
     input_len: usize,
@@ -96,6 +100,7 @@ impl Batch {
     fn new() -> Self {
         Batch {
             buf: Zeroizing::new(vec![0; BATCH_BYTES]),
+            last_ciphertext: vec![0; ENCRYPTED_CHUNK_SIZE],
             seq: 0,
             input_len: 0,
             is_last: false,
@@ -144,19 +149,21 @@ impl Batch {
                 let full = self.input_len / ENCRYPTED_CHUNK_SIZE;
                 for j in 0..full {
                     let start = j * ENCRYPTED_CHUNK_SIZE;
+                    let end = start + ENCRYPTED_CHUNK_SIZE;
                     let index = first + j as u64;
-                    let opened =
-                        cipher.open(index, &mut self.buf[start..start + ENCRYPTED_CHUNK_SIZE]);
+                    let opened = if self.is_last {
+                        // Near the end a failing full chunk may be the final chunk
+                        // followed by trailing bytes: say which.
+                        cipher.open_near_end(index, &mut self.buf[start..self.input_len])
+                    } else {
+                        if j == BATCH_CHUNKS - 1 {
+                            self.last_ciphertext.copy_from_slice(&self.buf[start..end]);
+                        }
+                        cipher.open(index, &mut self.buf[start..end])
+                    };
                     if let Err(err) = opened {
                         self.wipe_through(j);
-                        return Err(match err {
-                            // Near the end a failing full chunk may be the final chunk
-                            // followed by trailing bytes.
-                            Error::ChunkAuthentication { .. } if self.is_last => {
-                                cipher.explain_failure(index, &self.buf[start..self.input_len])
-                            }
-                            other => other,
-                        });
+                        return Err(err);
                     }
                 }
                 if self.is_last {
@@ -548,9 +555,11 @@ fn explain_at_batch_end(
     if window_len >= 2 * ENCRYPTED_CHUNK_SIZE {
         return None;
     }
-    // Opening failed, so both stretches still hold the ciphertext as read.
+    // So the failed chunk is the full batch's last, whose ciphertext was kept, and the
+    // next batch is a lone final segment (`open_final` restores it when it fails).
+    debug_assert_eq!(start, BATCH_BYTES - ENCRYPTED_CHUNK_SIZE);
     let mut window = Zeroizing::new(Vec::with_capacity(window_len));
-    window.extend_from_slice(&failed.buf[start..failed.input_len]);
+    window.extend_from_slice(&failed.last_ciphertext);
     window.extend_from_slice(&next.buf[..next.input_len]);
     Some(cipher.explain_failure(index, &window))
 }

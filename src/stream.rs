@@ -8,18 +8,21 @@
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result};
 use crate::keys::{fill_random, hkdf_expand_sha512, FileKey};
 
+mod backend;
+
+pub use backend::AeadBackend;
+use backend::{ChunkAead, KEY_LEN, NONCE_LEN};
+
 /// Plaintext bytes in every chunk but the final one.
 pub const CHUNK_SIZE: usize = 16 * 1024;
 /// AES-GCM tag bytes.
-pub const TAG_LEN: usize = 16;
+pub const TAG_LEN: usize = backend::TAG_LEN;
 /// Ciphertext bytes of a full chunk.
 pub const ENCRYPTED_CHUNK_SIZE: usize = CHUNK_SIZE + TAG_LEN;
 /// Bytes of the payload salt.
@@ -36,8 +39,6 @@ pub const AEAD_NAME: &[u8] = b"AEAD_AES_256_GCM";
 pub const INFO_PREFIX: &[u8] = b"c2sp.org/chunked-encryption@v1+";
 /// The C2SP context coffer v1 uses: it binds the payload to this format version.
 pub const CONTEXT_V1: &[u8] = b"coffer.v1 payload";
-
-const NONCE_LEN: usize = 12;
 
 /// Whether a chunk ends the message. A named type, not a bare `bool`, at call sites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,10 +92,10 @@ impl PayloadPrefix {
     }
 }
 
-/// Seals and opens single chunks: the one narrow interface the pipeline depends on, so
-/// another AES-GCM backend would only replace this type.
+/// Seals and opens single chunks: the one narrow interface the pipeline depends on. The
+/// AES-GCM implementation behind it is an [`AeadBackend`].
 pub struct ChunkCipher {
-    aead: Aes256Gcm,
+    aead: ChunkAead,
     base_nonce: [u8; NONCE_LEN],
 }
 
@@ -115,7 +116,17 @@ impl ChunkCipher {
     /// Derives for a given salt (the salt MUST NOT repeat for a file key; test vectors
     /// fix it).
     pub fn with_salt(file_key: &FileKey, salt: [u8; SALT_LEN]) -> (ChunkCipher, PayloadPrefix) {
-        let (cipher, commitment) = derive(file_key, &salt, CONTEXT_V1);
+        Self::with_salt_on(AeadBackend::DEFAULT, file_key, salt)
+    }
+
+    /// As [`ChunkCipher::with_salt`], on a chosen backend (benchmarks and the
+    /// differential test compare them; the output is the same).
+    pub fn with_salt_on(
+        backend: AeadBackend,
+        file_key: &FileKey,
+        salt: [u8; SALT_LEN],
+    ) -> (ChunkCipher, PayloadPrefix) {
+        let (cipher, commitment) = derive(backend, file_key, &salt, CONTEXT_V1);
         (cipher, PayloadPrefix { salt, commitment })
     }
 
@@ -138,7 +149,7 @@ impl ChunkCipher {
         prefix: &PayloadPrefix,
         context: &[u8],
     ) -> Result<ChunkCipher> {
-        let (cipher, commitment) = derive(file_key, &prefix.salt, context);
+        let (cipher, commitment) = derive(AeadBackend::DEFAULT, file_key, &prefix.salt, context);
         if bool::from(commitment.ct_eq(&prefix.commitment)) {
             Ok(cipher)
         } else {
@@ -146,12 +157,12 @@ impl ChunkCipher {
         }
     }
 
-    fn nonce(&self, index: u64) -> Nonce<aes_gcm::aead::consts::U12> {
+    fn nonce(&self, index: u64) -> [u8; NONCE_LEN] {
         let mut nonce = self.base_nonce;
         for (byte, counter) in nonce[4..].iter_mut().zip(index.to_be_bytes()) {
             *byte ^= counter;
         }
-        nonce.into()
+        nonce
     }
 
     /// Encrypts `buf[..len]` in place as chunk `index` and writes the tag to
@@ -165,37 +176,67 @@ impl ChunkCipher {
         }
         debug_assert!(len <= CHUNK_SIZE && buf.len() >= len + TAG_LEN);
         let (text, rest) = buf.split_at_mut(len);
-        let tag = self
-            .aead
-            .encrypt_inout_detached(&self.nonce(index), &[], text.into())
-            .expect("chunks are far below the AES-GCM length limit");
+        let tag = self.aead.seal(self.nonce(index), text);
         rest[..TAG_LEN].copy_from_slice(&tag);
         Ok(())
     }
 
     /// Authenticates and decrypts chunk `index` (`ciphertext || tag`) in place, returning
-    /// the plaintext length. On failure the buffer holds no plaintext.
+    /// the plaintext length. On failure the buffer holds no plaintext, and not
+    /// necessarily the ciphertext either (one backend zeroes it): a caller that may
+    /// need to explain the failure uses [`ChunkCipher::open_near_end`] or
+    /// [`ChunkCipher::open_into`].
     ///
     /// # Errors
     /// [`Error::ChunkAuthentication`], or [`Error::MessageTooLong`] past 2^38 chunks.
     pub fn open(&self, index: u64, chunk: &mut [u8]) -> Result<usize> {
-        if index >= MAX_CHUNKS {
-            return Err(Error::MessageTooLong);
-        }
-        let len = chunk
-            .len()
-            .checked_sub(TAG_LEN)
-            .ok_or(Error::ChunkAuthentication { index })?;
-        let (text, tag) = chunk.split_at_mut(len);
-        let tag = Tag::try_from(&*tag).expect("split at the tag length");
+        let (len, tag) = split_tag(index, chunk)?;
+        let (text, _) = chunk.split_at_mut(len);
         self.aead
-            .decrypt_inout_detached(&self.nonce(index), &[], text.into(), &tag)
+            .open(self.nonce(index), text, &tag)
             .map_err(|_| Error::ChunkAuthentication { index })?;
         Ok(len)
     }
 
+    /// As [`ChunkCipher::open`], but decrypts into `out[..len]` and leaves `chunk` as it
+    /// was, so the ciphertext is still there to explain a failure.
+    ///
+    /// # Errors
+    /// As [`ChunkCipher::open`].
+    pub fn open_into(&self, index: u64, chunk: &[u8], out: &mut [u8]) -> Result<usize> {
+        let (len, tag) = split_tag(index, chunk)?;
+        self.aead
+            .open_into(self.nonce(index), &chunk[..len], &tag, &mut out[..len])
+            .map_err(|_| Error::ChunkAuthentication { index })?;
+        Ok(len)
+    }
+
+    /// Opens the full chunk at the start of `window`, which holds everything up to the
+    /// end of the input when that end is near; a failure is explained as
+    /// [`ChunkCipher::explain_failure`] does. Near the end this first copies the chunk's
+    /// ciphertext (a chunk or two per file), since a failed open may wipe it.
+    ///
+    /// # Errors
+    /// As [`ChunkCipher::explain_failure`], or [`Error::MessageTooLong`].
+    pub fn open_near_end(&self, index: u64, window: &mut [u8]) -> Result<usize> {
+        let chunk_len = window.len().min(ENCRYPTED_CHUNK_SIZE);
+        if window.len() >= 2 * ENCRYPTED_CHUNK_SIZE {
+            return self.open(index, &mut window[..chunk_len]);
+        }
+        let ciphertext = Zeroizing::new(window[..chunk_len].to_vec());
+        self.open(index, &mut window[..chunk_len])
+            .map_err(|err| match err {
+                Error::ChunkAuthentication { .. } => {
+                    window[..chunk_len].copy_from_slice(&ciphertext);
+                    self.explain_failure(index, window)
+                }
+                other => other,
+            })
+    }
+
     /// Opens the last segment of a stream: the bytes after the last full chunk, which
     /// must be one final chunk of `TAG_LEN..ENCRYPTED_CHUNK_SIZE` bytes.
+    /// On failure the segment still holds the ciphertext.
     ///
     /// # Errors
     /// [`Error::Truncated`] for an empty or too-short segment, [`Error::TrailingData`]
@@ -209,9 +250,12 @@ impl ChunkCipher {
             n if n < TAG_LEN => Err(Error::Truncated { at_chunk: None }),
             n if n >= ENCRYPTED_CHUNK_SIZE => Err(self.explain_failure(index, segment)),
             _ => {
-                let scratch = Zeroizing::new(segment.to_vec());
+                let ciphertext = Zeroizing::new(segment.to_vec());
                 self.open(index, segment).map_err(|err| match err {
-                    Error::ChunkAuthentication { .. } => self.explain_failure(index, &scratch),
+                    Error::ChunkAuthentication { .. } => {
+                        segment.copy_from_slice(&ciphertext);
+                        self.explain_failure(index, &ciphertext)
+                    }
                     other => other,
                 })
             }
@@ -246,25 +290,40 @@ impl ChunkCipher {
     }
 }
 
+/// Splits `ciphertext || tag`, returning the ciphertext length and the tag.
+fn split_tag(index: u64, chunk: &[u8]) -> Result<(usize, [u8; TAG_LEN])> {
+    if index >= MAX_CHUNKS {
+        return Err(Error::MessageTooLong);
+    }
+    let len = chunk
+        .len()
+        .checked_sub(TAG_LEN)
+        .ok_or(Error::ChunkAuthentication { index })?;
+    let tag = chunk[len..].try_into().expect("split at the tag length");
+    Ok((len, tag))
+}
+
 /// `key || base nonce || commitment = HKDF-Expand-SHA-512(prk = file key,
 /// info = INFO_PREFIX || AEAD_NAME || 0x00 || salt || context, L = 76)`; coffer v1 files
 /// use `CONTEXT_V1`.
 fn derive(
+    backend: AeadBackend,
     file_key: &FileKey,
     salt: &[u8; SALT_LEN],
     context: &[u8],
 ) -> (ChunkCipher, [u8; COMMITMENT_LEN]) {
-    let mut okm = Zeroizing::new([0u8; 32 + NONCE_LEN + COMMITMENT_LEN]);
+    let mut okm = Zeroizing::new([0u8; KEY_LEN + NONCE_LEN + COMMITMENT_LEN]);
     hkdf_expand_sha512(
         file_key.expose(),
         &[INFO_PREFIX, AEAD_NAME, &[0x00], salt, context],
         okm.as_mut(),
     );
-    let aead = Aes256Gcm::new_from_slice(&okm[..32]).expect("32-byte key");
+    let key: &[u8; KEY_LEN] = okm[..KEY_LEN].try_into().expect("key length");
+    let aead = ChunkAead::new(backend, key);
     let mut base_nonce = [0; NONCE_LEN];
-    base_nonce.copy_from_slice(&okm[32..32 + NONCE_LEN]);
+    base_nonce.copy_from_slice(&okm[KEY_LEN..KEY_LEN + NONCE_LEN]);
     let mut commitment = [0; COMMITMENT_LEN];
-    commitment.copy_from_slice(&okm[32 + NONCE_LEN..]);
+    commitment.copy_from_slice(&okm[KEY_LEN + NONCE_LEN..]);
     (ChunkCipher { aead, base_nonce }, commitment)
 }
 
@@ -413,7 +472,7 @@ impl<R: Read> DecryptReader<R> {
         DecryptReader {
             inner,
             cipher,
-            buf: Zeroizing::new(vec![0; 2 * ENCRYPTED_CHUNK_SIZE]),
+            buf: Zeroizing::new(vec![0; 3 * ENCRYPTED_CHUNK_SIZE]),
             pos: 0,
             end: 0,
             index: 0,
@@ -421,17 +480,21 @@ impl<R: Read> DecryptReader<R> {
         }
     }
 
+    /// Reads and opens the next chunk. `buf` is one chunk of plaintext followed by room
+    /// for two chunks of ciphertext: full chunks are opened out of place, so a failed
+    /// one is still there to be explained with what follows it.
     fn next_chunk(&mut self) -> Result<()> {
-        let got = read_full(&mut self.inner, &mut self.buf[..ENCRYPTED_CHUNK_SIZE])?;
-        let len = if got == ENCRYPTED_CHUNK_SIZE {
-            match self.cipher.open(self.index, &mut self.buf[..got]) {
-                Ok(len) => len,
+        let (plain, input) = self.buf.split_at_mut(ENCRYPTED_CHUNK_SIZE);
+        let got = read_full(&mut self.inner, &mut input[..ENCRYPTED_CHUNK_SIZE])?;
+        let (start, len) = if got == ENCRYPTED_CHUNK_SIZE {
+            match self.cipher.open_into(self.index, &input[..got], plain) {
+                Ok(len) => (0, len),
                 Err(Error::ChunkAuthentication { index }) => {
                     // Maybe the final chunk plus trailing bytes: look at what is left.
-                    let more = read_full(&mut self.inner, &mut self.buf[got..])?;
-                    let at_end = got + more < self.buf.len();
+                    let more = read_full(&mut self.inner, &mut input[got..])?;
+                    let at_end = got + more < input.len();
                     return Err(if at_end {
-                        self.cipher.explain_failure(index, &self.buf[..got + more])
+                        self.cipher.explain_failure(index, &input[..got + more])
                     } else {
                         Error::ChunkAuthentication { index }
                     });
@@ -439,13 +502,13 @@ impl<R: Read> DecryptReader<R> {
                 Err(other) => return Err(other),
             }
         } else {
-            let len = self.cipher.open_final(self.index, &mut self.buf[..got])?;
+            let len = self.cipher.open_final(self.index, &mut input[..got])?;
             self.state = ReadState::Done;
-            len
+            (ENCRYPTED_CHUNK_SIZE, len)
         };
         self.index += 1;
-        self.pos = 0;
-        self.end = len;
+        self.pos = start;
+        self.end = start + len;
         Ok(())
     }
 
@@ -522,9 +585,7 @@ impl<R: Read + Seek> SeekableReader<R> {
                         chunks_offset + (n - 1) * ENCRYPTED_CHUNK_SIZE as u64,
                     ))?;
                     inner.read_exact(&mut window)?;
-                    if cipher.open(n - 1, &mut window).is_err() {
-                        return Err(cipher.explain_failure(n - 1, &window));
-                    }
+                    cipher.open_near_end(n - 1, &mut window)?;
                 }
             }
             Err(err)
@@ -679,14 +740,21 @@ mod tests {
     }
 
     #[test]
-    fn bad_tag_leaves_buffer_unchanged() {
+    fn bad_tag_releases_no_plaintext() {
         let (c, _) = cipher();
         let mut chunk = vec![5u8; 100 + TAG_LEN];
         c.seal(0, &mut chunk, 100).unwrap();
         chunk[100] ^= 1;
         let before = chunk.clone();
         assert!(c.open(0, &mut chunk).is_err());
-        assert_eq!(chunk, before);
+        // The ciphertext as it was (aes-gcm) or zeroes (AWS-LC), never plaintext.
+        assert!(chunk == before || chunk[..100].iter().all(|&b| b == 0));
+        let mut out = vec![0xaa; 100];
+        assert!(c.open_into(0, &before, &mut out).is_err());
+        assert!(
+            out.iter().all(|&b| b == 0xaa || b == 0),
+            "no plaintext released"
+        );
     }
 
     #[test]

@@ -6,6 +6,16 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// `--version`: the version and the AES-GCM implementation sealing the payload, so a
+/// benchmark or a bug report can tell the builds apart (`-V` prints the version only).
+fn long_version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        let backend = coffer::AeadBackend::DEFAULT.name();
+        format!("{}\npayload AEAD: {backend}", env!("CARGO_PKG_VERSION"))
+    })
+}
+
 /// Exit codes, shown after `--help` of every command and in the man page.
 pub const EXIT_CODES: &str = "\
 Exit codes:
@@ -25,7 +35,13 @@ With several files, coffer goes on past a failed file and exits with the highest
 /// Client-side file encryption for backups: chunked AES-256-GCM, Argon2id passphrases,
 /// every core.
 #[derive(Debug, Parser)]
-#[command(name = "coffer", version, after_help = EXIT_CODES, propagate_version = true)]
+#[command(
+    name = "coffer",
+    version,
+    long_version = long_version(),
+    after_help = EXIT_CODES,
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
