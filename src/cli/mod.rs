@@ -4,6 +4,7 @@
 
 mod args;
 mod error;
+mod hooks;
 mod inspect;
 mod output;
 mod passphrase;
@@ -11,6 +12,7 @@ mod plan;
 mod progress;
 mod report;
 mod run;
+mod source;
 
 use std::io::{self, Write};
 
