@@ -13,6 +13,8 @@ pub mod point {
     pub const PLANNED: &str = "planned";
     /// After a file's input was read to its end, before its output is committed.
     pub const READ: &str = "read";
+    /// After a file's output was written and synced, before it is read back and named.
+    pub const WRITTEN: &str = "written";
     /// After the run, before the process exits (memory can still be inspected).
     pub const DONE: &str = "done";
 }

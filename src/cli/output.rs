@@ -561,6 +561,7 @@ impl Output {
         if finish.durable {
             temp.sync().map_err(|e| failed("syncing", &e))?;
         }
+        super::hooks::pause(super::hooks::point::WRITTEN);
         if let Some(verify) = finish.verify {
             verify(temp.as_file())?;
         }

@@ -124,8 +124,9 @@ impl Found {
 /// # Errors
 /// Usage errors that concern the whole command line (`-o` with several inputs, `-c` with
 /// several inputs on encrypt, stdin twice). Per-file problems become failed jobs.
-pub fn plan(files: &[PathBuf], opts: &PlanOptions<'_>) -> Result<Vec<Job>, CliError> {
+pub fn plan(files: &[PathBuf], opts: &PlanOptions<'_>) -> Result<Plan, CliError> {
     let mut found = Vec::new();
+    let mut directories = Vec::new();
     let stdin_arg = Path::new("-");
     if files.is_empty() {
         found.push(stdin_found());
@@ -148,7 +149,7 @@ pub fn plan(files: &[PathBuf], opts: &PlanOptions<'_>) -> Result<Vec<Job>, CliEr
             if opts.recursive {
                 let mut visited = HashSet::new();
                 visited.insert((meta.dev(), meta.ino()));
-                walk(file, file, opts, &mut visited, &mut found);
+                walk(file, file, opts, &mut visited, &mut found, &mut directories);
             } else {
                 found.push(Found::failed(
                     file,
@@ -195,7 +196,15 @@ pub fn plan(files: &[PathBuf], opts: &PlanOptions<'_>) -> Result<Vec<Job>, CliEr
     }
     let mut jobs: Vec<Job> = found.into_iter().map(|f| to_job(f, opts)).collect();
     refuse_shared_targets(&mut jobs);
-    Ok(jobs)
+    Ok(Plan { jobs, directories })
+}
+
+/// What a run does.
+pub struct Plan {
+    pub jobs: Vec<Job>,
+    /// With `-r --output-dir`: the output directory of every directory walked, so that
+    /// empty ones come back too.
+    pub directories: Vec<PathBuf>,
 }
 
 /// `--delete-source` removes regular files only: a symbolic link's removal would keep
@@ -258,6 +267,7 @@ fn walk(
     opts: &PlanOptions<'_>,
     visited: &mut HashSet<(u64, u64)>,
     found: &mut Vec<Found>,
+    directories: &mut Vec<PathBuf>,
 ) {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -266,6 +276,9 @@ fn walk(
             return;
         }
     };
+    if let (Some(out), Ok(rel)) = (opts.output_dir, dir.strip_prefix(base)) {
+        directories.push(out.join(rel));
+    }
     let mut entries: Vec<_> = entries
         .filter_map(|entry| match entry {
             Ok(entry) => Some(entry),
@@ -321,7 +334,7 @@ fn walk(
         };
         if meta.is_dir() {
             if visited.insert((meta.dev(), meta.ino())) {
-                walk(&path, base, opts, visited, found);
+                walk(&path, base, opts, visited, found, directories);
             } else {
                 found.push(Found::skipped(
                     &path,
@@ -390,7 +403,7 @@ fn to_job(found: Found, opts: &PlanOptions<'_>) -> Job {
     let checked = target_for(&job.input, &found.rel, opts).and_then(|target| {
         check_target(&job.input, found.meta.as_ref(), &target, opts.force)?;
         check_special_target(&target, opts)?;
-        check_directory_writable(&target)?;
+        check_directory_writable(&target, opts.output_dir.is_some())?;
         Ok(target)
     });
     match checked {
@@ -539,7 +552,7 @@ fn check_special_target(target: &Target, opts: &PlanOptions<'_>) -> Result<(), C
 
 /// Refuses, before the passphrase prompt, an output whose directory exists but cannot be
 /// written (read-only file system, no permission).
-fn check_directory_writable(target: &Target) -> Result<(), CliError> {
+fn check_directory_writable(target: &Target, mkdir: bool) -> Result<(), CliError> {
     let Target::File(out) = target else {
         return Ok(());
     };
@@ -551,8 +564,16 @@ fn check_directory_writable(target: &Target) -> Result<(), CliError> {
         _ => Path::new("."),
     };
     if !dir.is_dir() {
-        // Missing directories are reported (or created by --output-dir) when writing.
-        return Ok(());
+        if mkdir {
+            // --output-dir creates missing directories when writing.
+            return Ok(());
+        }
+        return Err(CliError::io(format!(
+            "cannot write {}: directory {} does not exist",
+            out.display(),
+            dir.display()
+        ))
+        .hint("create it first (--output-dir creates missing directories)"));
     }
     use rustix::fs::{access, Access};
     access(dir, Access::WRITE_OK | Access::EXEC_OK).map_err(|e| {

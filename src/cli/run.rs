@@ -125,8 +125,8 @@ fn run_batch(
         delete_source: write.is_some_and(|w| w.delete_source),
     };
     let delete_source = opts.delete_source;
-    let jobs = match plan::plan(files, &opts) {
-        Ok(jobs) => jobs,
+    let (jobs, directories) = match plan::plan(files, &opts) {
+        Ok(plan) => (plan.jobs, plan.directories),
         Err(err) => return fail(&err),
     };
     if let Some(report) = batch.report.as_deref() {
@@ -215,11 +215,31 @@ fn run_batch(
         reporter: &reporter,
     };
     hooks::pause(point::PLANNED);
+    if let Err(err) = create_directories(&directories) {
+        reporter.error(&err);
+        return err.kind.exit_code();
+    }
     execute(&jobs, &ctx, batch.threads, to_stdout, runnable_count);
     drop(ctx);
     let code = reporter.finish();
     hooks::pause(point::DONE);
     code
+}
+
+/// Creates the output directories of a `-r --output-dir` run (mode 0700, as
+/// `--output-dir` does), so that empty directories come back too.
+fn create_directories(directories: &[PathBuf]) -> Result<(), CliError> {
+    use std::os::unix::fs::DirBuilderExt;
+    for dir in directories {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| {
+                CliError::io_while(format_args!("creating directory {}", dir.display()), &e)
+            })?;
+    }
+    Ok(())
 }
 
 /// Runs every job: files in parallel with one worker each when there are more files
