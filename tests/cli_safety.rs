@@ -623,26 +623,23 @@ mod races {
         fx.write("f", &data(3000, 37));
         let argv = encrypt_argv(&["-q", "--delete-source", "f"]).join(" ");
         let r = fx.bash(&format!(
-            "strace -f -qq -e trace=fsync,fdatasync,linkat,renameat2,rename,unlinkat,unlink \
+            "strace -f -qq -e trace=fsync,fdatasync,syncfs,linkat,renameat2,rename,unlinkat,unlink \
              -o trace $COFFER {argv}"
         ));
         r.expect(0);
         let trace = String::from_utf8(fx.read("trace")).unwrap();
-        let position = |needle: &str| {
-            trace
-                .lines()
-                .position(|l| l.contains(needle))
-                .unwrap_or_else(|| panic!("no `{needle}` in:\n{trace}"))
-        };
         let placed = trace
             .lines()
             .position(|l| (l.contains("linkat(") || l.contains("rename")) && l.contains("f.coffer"))
             .unwrap_or_else(|| panic!("output never put into place:\n{trace}"));
-        let unlinked = position("\"f\", 0)");
+        let unlinked = trace
+            .lines()
+            .position(|l| l.contains("unlink") && l.contains("\"f\""))
+            .unwrap_or_else(|| panic!("the source was never unlinked:\n{trace}"));
         let syncs: Vec<usize> = trace
             .lines()
             .enumerate()
-            .filter(|(_, l)| l.contains("fsync(") && l.ends_with("= 0"))
+            .filter(|(_, l)| (l.contains("fsync(") || l.contains("syncfs(")) && l.ends_with("= 0"))
             .map(|(i, _)| i)
             .collect();
         assert!(
@@ -719,7 +716,8 @@ mod races {
         fx.make_encrypted("big", &data(3 * 1024 * 1024, 39));
         fs::remove_file(fx.p("big")).unwrap();
         let before = fx.snapshot();
-        let run = Paused::start(&fx, "read", &decrypt_argv(&["-q", "big.coffer"]));
+        // Paused with the whole plaintext written, before the output is named.
+        let run = Paused::start(&fx, "written", &decrypt_argv(&["-q", "big.coffer"]));
         run.kill();
         assert_eq!(fx.snapshot(), before, "something was left after kill -9");
     }

@@ -10,6 +10,7 @@ mod output;
 mod passphrase;
 mod plan;
 mod progress;
+mod removal;
 mod report;
 mod run;
 mod source;

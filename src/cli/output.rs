@@ -162,11 +162,6 @@ impl TempOutput {
         }
     }
 
-    /// Makes the written content durable (fsync).
-    pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_all()
-    }
-
     /// Puts the file into place under its name; without `overwrite`, fails if `dest`
     /// exists. Never replaces an output this run wrote earlier.
     pub fn persist(mut self, overwrite: bool) -> io::Result<()> {
@@ -194,11 +189,6 @@ impl TempOutput {
         let meta = self.file.metadata()?;
         written().push((meta.dev(), meta.ino()));
         Ok(())
-    }
-
-    /// Makes the new name durable (fsync of the destination directory).
-    pub fn sync_directory(dir: &File) -> io::Result<()> {
-        dir.sync_all()
     }
 
     fn refuse_earlier_output(&self) -> io::Result<()> {
@@ -427,12 +417,10 @@ impl<W: Write> Write for WipedBufWriter<W> {
 pub struct Finish<'a> {
     /// Replace an existing output (`-f`).
     pub overwrite: bool,
-    /// Sync the file before it gets its name and the directory after (`--delete-source`).
-    pub durable: bool,
     /// Permission bits and times to carry over from the input.
     pub like: Option<&'a fs::Metadata>,
-    /// Reads the complete, synced file back through its descriptor before it gets its
-    /// name; an error keeps it from being put into place.
+    /// Reads the complete file back through its descriptor before it gets its name; an
+    /// error keeps it from being put into place.
     pub verify: Option<&'a dyn Fn(&File) -> Result<(), CliError>>,
 }
 
@@ -530,9 +518,19 @@ impl Output {
         Some(temp.as_file())
     }
 
-    /// Flushes, then for a file: carries the input's mode and times over, syncs and
-    /// reads it back when asked, puts it into place, and syncs its directory.
+    /// Flushes, carries the input's mode and times over, reads a file back when asked,
+    /// and puts it into place.
     pub fn commit(self, finish: &Finish<'_>) -> Result<(), CliError> {
+        match self.prepare(finish)? {
+            Some(ready) => ready.persist(),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Output::commit`] up to the naming: a file output comes back complete and
+    /// checked but still unnamed, so that `--delete-source` can sync a whole batch of
+    /// them before they get their names (see `removal`).
+    pub fn prepare(self, finish: &Finish<'_>) -> Result<Option<Ready>, CliError> {
         let Output {
             mut writer,
             temp,
@@ -543,34 +541,70 @@ impl Output {
             .map_err(|e| CliError::io_while(format_args!("writing {name}"), &e))?;
         drop(writer);
         let Some(temp) = temp else {
-            return Ok(());
+            return Ok(None);
         };
         let failed = |doing: &str, e: &io::Error| CliError::io_while(format!("{doing} {name}"), e);
-        let carry = |file: &File, like: &fs::Metadata| {
-            set_mode_like(file, like).map_err(|e| failed("setting the mode of", &e))
-        };
-        // A nameless file can take its final mode now; a named one stays 0600 until the
-        // rename.
-        let mode_after_rename = finish.like.filter(|_| !temp.is_anonymous());
+        let mut mode_after_rename = None;
         if let Some(like) = finish.like {
             set_times_like(temp.as_file(), like).map_err(|e| failed("setting the times of", &e))?;
-            if mode_after_rename.is_none() {
-                carry(temp.as_file(), like)?;
+            // A nameless file can take its final mode now; a named one stays 0600 until
+            // the rename.
+            if temp.is_anonymous() {
+                set_mode_like(temp.as_file(), like.mode())
+                    .map_err(|e| failed("setting the mode of", &e))?;
+            } else {
+                mode_after_rename = Some(like.mode());
             }
-        }
-        if finish.durable {
-            temp.sync().map_err(|e| failed("syncing", &e))?;
         }
         super::hooks::pause(super::hooks::point::WRITTEN);
         if let Some(verify) = finish.verify {
             verify(temp.as_file())?;
         }
-        let dir = temp
-            .dir
-            .try_clone()
-            .map_err(|e| failed("syncing the directory of", &e))?;
-        let file = temp.handle().map_err(|e| failed("writing", &e))?;
-        temp.persist(finish.overwrite).map_err(|e| {
+        Ok(Some(Ready {
+            temp,
+            name,
+            overwrite: finish.overwrite,
+            mode_after_rename,
+        }))
+    }
+}
+
+/// A complete, checked output file that has no name yet ([`Output::prepare`]).
+pub struct Ready {
+    temp: TempOutput,
+    /// The destination, for messages.
+    pub name: String,
+    overwrite: bool,
+    mode_after_rename: Option<u32>,
+}
+
+impl Ready {
+    /// The file.
+    pub fn file(&self) -> &File {
+        self.temp.as_file()
+    }
+
+    /// Its destination directory.
+    pub fn directory(&self) -> &File {
+        &self.temp.dir
+    }
+
+    /// Puts the file into place.
+    ///
+    /// # Errors
+    /// The destination exists (without `-f`), was written earlier in this run, or the
+    /// rename or link failed.
+    pub fn persist(self) -> Result<(), CliError> {
+        let Ready {
+            temp,
+            name,
+            overwrite,
+            mode_after_rename,
+        } = self;
+        let file = temp
+            .handle()
+            .map_err(|e| CliError::io_while(format_args!("writing {name}"), &e))?;
+        temp.persist(overwrite).map_err(|e| {
             if e.kind() == io::ErrorKind::AlreadyExists {
                 exists_error(&name)
             } else if e.to_string() == EARLIER_OUTPUT {
@@ -579,14 +613,9 @@ impl Output {
                 CliError::io_while(format_args!("renaming the output into {name}"), &e)
             }
         })?;
-        if let Some(like) = mode_after_rename {
-            carry(&file, like)?;
-            if finish.durable {
-                file.sync_all().map_err(|e| failed("syncing", &e))?;
-            }
-        }
-        if finish.durable {
-            TempOutput::sync_directory(&dir).map_err(|e| failed("syncing the directory of", &e))?;
+        if let Some(mode) = mode_after_rename {
+            set_mode_like(&file, mode)
+                .map_err(|e| CliError::io_while(format_args!("setting the mode of {name}"), &e))?;
         }
         Ok(())
     }
@@ -602,8 +631,8 @@ fn set_times_like(file: &File, like: &fs::Metadata) -> io::Result<()> {
 
 /// Gives an output the input's permission bits, without setuid, setgid and sticky: never
 /// wider than the input.
-fn set_mode_like(file: &File, like: &fs::Metadata) -> io::Result<()> {
-    file.set_permissions(Permissions::from_mode(like.mode() & 0o777))
+fn set_mode_like(file: &File, mode: u32) -> io::Result<()> {
+    file.set_permissions(Permissions::from_mode(mode & 0o777))
 }
 
 /// Opens an existing fifo or device named with `-o`: never through a symbolic link

@@ -15,10 +15,13 @@ use zeroize::Zeroizing;
 use super::args::{BatchArgs, DecryptArgs, EncryptArgs, RangeSpec, VerifyArgs, WriteArgs};
 use super::error::{CliError, Kind};
 use super::hooks::{self, point};
-use super::output::{cancel_flag, install_signal_handler, stdin_file, Finish, Output, Target};
+use super::output::{
+    cancel_flag, install_signal_handler, stdin_file, Finish, Output, Ready, Target,
+};
 use super::passphrase::{self, Purpose};
 use super::plan::{self, check_target, Input, Job, JobState, Mode, PlanOptions};
 use super::progress::Progress;
+use super::removal::{Removal, Removals};
 use super::report::{json_sink, FileResult, Outcome, Reporter};
 use super::source::Source;
 
@@ -103,6 +106,8 @@ struct Ctx<'a> {
     cache: Option<KeyCache>,
     cancel: Arc<AtomicBool>,
     reporter: &'a Reporter,
+    /// Sources waiting for their outputs to be synced (`--delete-source`).
+    removals: Removals,
 }
 
 fn run_batch(
@@ -213,6 +218,7 @@ fn run_batch(
         cache,
         cancel: cancel_flag(),
         reporter: &reporter,
+        removals: Removals::default(),
     };
     hooks::pause(point::PLANNED);
     if let Err(err) = create_directories(&directories) {
@@ -254,18 +260,21 @@ fn execute(jobs: &[Job], ctx: &Ctx<'_>, threads: usize, to_stdout: bool, runnabl
                 scope.spawn(|| loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(index) else { break };
-                    ctx.reporter.record(index, run_job(job, ctx, 1));
+                    run_job(index, job, ctx, 1);
                 });
             }
         });
     } else {
         for (index, job) in jobs.iter().enumerate() {
-            ctx.reporter.record(index, run_job(job, ctx, threads));
+            run_job(index, job, ctx, threads);
         }
     }
+    ctx.removals.finish(ctx.reporter);
 }
 
-fn run_job(job: &Job, ctx: &Ctx<'_>, threads: usize) -> FileResult {
+/// Runs job `index` and records its result, or queues its source for removal (which
+/// records it).
+fn run_job(index: usize, job: &Job, ctx: &Ctx<'_>, threads: usize) {
     let path = job.path().map(Path::to_path_buf);
     let outcome = match &job.state {
         JobState::Skip(reason) => Outcome::Skipped(reason.clone()),
@@ -281,12 +290,42 @@ fn run_job(job: &Job, ctx: &Ctx<'_>, threads: usize) -> FileResult {
                 Target::Sink => None,
             };
             match process(job, ctx, threads) {
-                Ok(bytes) => Outcome::Ok { output, bytes },
+                Ok(Processed::Done(bytes)) => Outcome::Ok { output, bytes },
+                Ok(Processed::RemoveSource(pending)) => {
+                    let removal = Removal {
+                        index,
+                        path,
+                        output,
+                        bytes: pending.bytes,
+                        source: pending.source,
+                        consumed: pending.consumed,
+                        keep_hard_links: pending.keep_hard_links,
+                        ready: pending.ready,
+                    };
+                    ctx.removals.push(removal, ctx.reporter);
+                    return;
+                }
                 Err(err) => Outcome::Failed(err.context(job.display())),
             }
         }
     };
-    FileResult { path, outcome }
+    ctx.reporter.record(index, FileResult { path, outcome });
+}
+
+/// How a file ended in [`process`].
+enum Processed {
+    /// Plaintext bytes.
+    Done(u64),
+    /// The output is written, verified and named; the source waits for removal.
+    RemoveSource(PendingRemoval),
+}
+
+struct PendingRemoval {
+    bytes: u64,
+    source: Source,
+    consumed: Option<u64>,
+    keep_hard_links: bool,
+    ready: Ready,
 }
 
 /// An open input: the file, its size if regular, and (for a path) the [`Source`] that
@@ -342,21 +381,21 @@ fn pipeline_options(
     (options, counter)
 }
 
-/// One file, start to finish. Returns the plaintext bytes.
+/// One file, start to finish.
 ///
-/// With `--delete-source` the order is what makes it safe: the output is synced, read
-/// back through its descriptor (authenticated, and on decrypt compared with a second
-/// decryption of the source), put into place and its directory synced; only then is the
-/// source removed, if its name still refers to the unchanged file that was read.
-fn process(job: &Job, ctx: &Ctx<'_>, threads: usize) -> Result<u64, CliError> {
+/// With `--delete-source` the order is what makes it safe: the output is read back
+/// through its descriptor (authenticated, and on decrypt compared with a second
+/// decryption of the source) and only then named; the source then waits in `removal`
+/// until the output is synced, and is removed only if its name still refers to the
+/// unchanged file that was read.
+fn process(job: &Job, ctx: &Ctx<'_>, threads: usize) -> Result<Processed, CliError> {
     let opened = open_input(job)?;
     let size = opened.size;
     let threads = PipelineOptions::clamp_threads(threads, size);
     let (options, reported) = pipeline_options(ctx, threads);
-    let input = opened.file;
     let result = match ctx.mode {
-        Mode::Encrypt => encrypt_file(job, ctx, input, size, &options),
-        Mode::Decrypt | Mode::Verify => decrypt_file(job, ctx, input, size, &options),
+        Mode::Encrypt => encrypt_file(job, ctx, opened.file, size, &options),
+        Mode::Decrypt | Mode::Verify => decrypt_file(job, ctx, opened.file, size, &options),
     };
     if let Some(progress) = ctx.reporter.progress() {
         let reported = reported.map_or(0, |r| r.load(Ordering::Relaxed));
@@ -365,30 +404,36 @@ fn process(job: &Job, ctx: &Ctx<'_>, threads: usize) -> Result<u64, CliError> {
     let (bytes, output) = result?;
     hooks::pause(point::READ);
     let deleting = ctx.delete_source && ctx.mode != Mode::Verify;
-    let source = opened.source.as_ref().filter(|_| deleting);
-    let verify = |file: &File| match (ctx.mode, source) {
+    let source = opened.source.filter(|_| deleting);
+    let verify = |file: &File| match (ctx.mode, &source) {
         (Mode::Encrypt, _) => verify_ciphertext(file, ctx, threads, bytes),
         (_, Some(source)) => verify_plaintext(file, &source.file, ctx, threads, bytes),
         (_, None) => Ok(()),
     };
-    output
-        .commit(&Finish {
-            overwrite: ctx.force,
-            durable: source.is_some(),
-            like: opened.meta.as_ref(),
-            verify: source.is_some().then_some(&verify as &dyn Fn(&File) -> _),
-        })
-        .map_err(|err| match source {
-            Some(_) => err.kept(),
-            None => err,
-        })?;
-    if let Some(source) = source {
+    let finish = Finish {
+        overwrite: ctx.force,
+        like: opened.meta.as_ref(),
+        verify: source.is_some().then_some(&verify as &dyn Fn(&File) -> _),
+    };
+    if source.is_none() {
+        output.commit(&finish)?;
+        return Ok(Processed::Done(bytes));
+    }
+    let ready = output.prepare(&finish).map_err(CliError::kept)?;
+    // Without a ready file (refused when planning: --delete-source needs a regular
+    // output) there is nothing to remove the source for.
+    let (Some(source), Some(ready)) = (source, ready) else {
+        return Ok(Processed::Done(bytes));
+    };
+    Ok(Processed::RemoveSource(PendingRemoval {
+        bytes,
+        source,
         // Encrypt: every byte of the source is in the output, and no other name keeps
         // the plaintext. Decrypt: the ciphertext was authenticated to its end.
-        let consumed = (ctx.mode == Mode::Encrypt).then_some(bytes);
-        source.remove(consumed, ctx.mode == Mode::Encrypt)?;
-    }
-    Ok(bytes)
+        consumed: (ctx.mode == Mode::Encrypt).then_some(bytes),
+        keep_hard_links: ctx.mode == Mode::Encrypt,
+        ready,
+    }))
 }
 
 fn is_small(size: Option<u64>) -> bool {
@@ -709,7 +754,6 @@ fn decrypt_range(args: &DecryptArgs, range: RangeSpec) -> i32 {
         })?;
         output.commit(&Finish {
             overwrite: args.write.force,
-            durable: false,
             like: None,
             verify: None,
         })?;

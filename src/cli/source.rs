@@ -150,9 +150,9 @@ impl Source {
     }
 
     /// Deletes the file (`--delete-source`) if its name still refers to the file that was
-    /// opened, unchanged, and `consumed` (when given) equals its size; then makes the
-    /// removal durable (fsync of its directory). `keep_hard_links` refuses a file with
-    /// other names (its content would survive under them).
+    /// opened, unchanged, and `consumed` (when given) equals its size. `keep_hard_links`
+    /// refuses a file with other names (its content would survive under them). The
+    /// caller makes the removal durable (syncs [`Source::directory`]).
     ///
     /// # Errors
     /// A check failed (the file is kept; the message says why) or the unlink failed.
@@ -194,13 +194,12 @@ impl Source {
                 "removing the source after success (the output is complete)",
                 e,
             )
-        })?;
-        rfs::fsync(&self.dir).map_err(|e| {
-            os_error(
-                "syncing the source's directory after removing it (the output is complete)",
-                e,
-            )
         })
+    }
+
+    /// The directory the file was opened from (and removed from).
+    pub fn directory(&self) -> &OwnedFd {
+        &self.dir
     }
 }
 
