@@ -16,22 +16,6 @@ use std::time::{Duration, SystemTime};
 
 use common::*;
 
-/// `encrypt` with the small KDF and `pw`, then `args`.
-fn encrypt_argv(args: &[&str]) -> Vec<String> {
-    let mut all: Vec<String> = vec!["encrypt".into()];
-    all.extend(SMALL_KDF.iter().map(|s| s.to_string()));
-    all.extend(["--passphrase-file".into(), "pw".into()]);
-    all.extend(args.iter().map(|s| s.to_string()));
-    all
-}
-
-/// `decrypt` with `pw`, then `args`.
-fn decrypt_argv(args: &[&str]) -> Vec<String> {
-    let mut all: Vec<String> = vec!["decrypt".into(), "--passphrase-file".into(), "pw".into()];
-    all.extend(args.iter().map(|s| s.to_string()));
-    all
-}
-
 /// Decrypts `ct` to stdout and returns the plaintext (asserting success).
 #[track_caller]
 fn plaintext_of(fx: &Fx, ct: &Path) -> Vec<u8> {
@@ -418,6 +402,22 @@ mod races {
     use super::*;
     use std::process::{Child, Command, Stdio};
     use std::time::Instant;
+
+    /// `encrypt` with the small KDF and `pw`, then `args`.
+    fn encrypt_argv(args: &[&str]) -> Vec<String> {
+        let mut all: Vec<String> = vec!["encrypt".into()];
+        all.extend(SMALL_KDF.iter().map(|s| s.to_string()));
+        all.extend(["--passphrase-file".into(), "pw".into()]);
+        all.extend(args.iter().map(|s| s.to_string()));
+        all
+    }
+
+    /// `decrypt` with `pw`, then `args`.
+    fn decrypt_argv(args: &[&str]) -> Vec<String> {
+        let mut all: Vec<String> = vec!["decrypt".into(), "--passphrase-file".into(), "pw".into()];
+        all.extend(args.iter().map(|s| s.to_string()));
+        all
+    }
 
     /// A run of the binary stopped at a pause point.
     struct Paused {

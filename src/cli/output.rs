@@ -413,6 +413,9 @@ impl<W: Write> Write for WipedBufWriter<W> {
     }
 }
 
+/// A check of a complete output through its descriptor.
+pub type ReadBack<'a> = dyn Fn(&File) -> Result<(), CliError> + 'a;
+
 /// How an output file is finished ([`Output::commit`]).
 pub struct Finish<'a> {
     /// Replace an existing output (`-f`).
@@ -421,7 +424,7 @@ pub struct Finish<'a> {
     pub like: Option<&'a fs::Metadata>,
     /// Reads the complete file back through its descriptor before it gets its name; an
     /// error keeps it from being put into place.
-    pub verify: Option<&'a dyn Fn(&File) -> Result<(), CliError>>,
+    pub verify: Option<&'a ReadBack<'a>>,
 }
 
 /// An open output: the writer, and the temporary file to put into place when done.

@@ -16,7 +16,7 @@ use super::args::{BatchArgs, DecryptArgs, EncryptArgs, RangeSpec, VerifyArgs, Wr
 use super::error::{CliError, Kind};
 use super::hooks::{self, point};
 use super::output::{
-    cancel_flag, install_signal_handler, stdin_file, Finish, Output, Ready, Target,
+    cancel_flag, install_signal_handler, stdin_file, Finish, Output, ReadBack, Ready, Target,
 };
 use super::passphrase::{self, Purpose};
 use super::plan::{self, check_target, Input, Job, JobState, Mode, PlanOptions};
@@ -316,8 +316,8 @@ fn run_job(index: usize, job: &Job, ctx: &Ctx<'_>, threads: usize) {
 enum Processed {
     /// Plaintext bytes.
     Done(u64),
-    /// The output is written, verified and named; the source waits for removal.
-    RemoveSource(PendingRemoval),
+    /// The output is written and verified; it and the source wait in `removal`.
+    RemoveSource(Box<PendingRemoval>),
 }
 
 struct PendingRemoval {
@@ -413,7 +413,7 @@ fn process(job: &Job, ctx: &Ctx<'_>, threads: usize) -> Result<Processed, CliErr
     let finish = Finish {
         overwrite: ctx.force,
         like: opened.meta.as_ref(),
-        verify: source.is_some().then_some(&verify as &dyn Fn(&File) -> _),
+        verify: source.is_some().then_some(&verify as &ReadBack<'_>),
     };
     if source.is_none() {
         output.commit(&finish)?;
@@ -425,7 +425,7 @@ fn process(job: &Job, ctx: &Ctx<'_>, threads: usize) -> Result<Processed, CliErr
     let (Some(source), Some(ready)) = (source, ready) else {
         return Ok(Processed::Done(bytes));
     };
-    Ok(Processed::RemoveSource(PendingRemoval {
+    Ok(Processed::RemoveSource(Box::new(PendingRemoval {
         bytes,
         source,
         // Encrypt: every byte of the source is in the output, and no other name keeps
@@ -433,7 +433,7 @@ fn process(job: &Job, ctx: &Ctx<'_>, threads: usize) -> Result<Processed, CliErr
         consumed: (ctx.mode == Mode::Encrypt).then_some(bytes),
         keep_hard_links: ctx.mode == Mode::Encrypt,
         ready,
-    }))
+    })))
 }
 
 fn is_small(size: Option<u64>) -> bool {
