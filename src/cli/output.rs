@@ -71,9 +71,13 @@ fn directory_of(path: &Path) -> &Path {
 
 /// Identities (device, inode) of the outputs this run has written: one output is never
 /// replaced by another of the same run, even with `-f` and paths that differ.
-static WRITTEN: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
+static WRITTEN: Mutex<Vec<OutputId>> = Mutex::new(Vec::new());
 
-fn written() -> MutexGuard<'static, Vec<(u64, u64)>> {
+/// Device, inode, length and modification time: inode numbers alone are reused once a
+/// file is deleted.
+type OutputId = (u64, u64, u64, (i64, i64));
+
+fn written() -> MutexGuard<'static, Vec<OutputId>> {
     WRITTEN.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
@@ -96,6 +100,12 @@ pub struct TempOutput {
 impl TempOutput {
     /// Creates the temporary file beside `dest`.
     pub fn create(dest: &Path) -> io::Result<TempOutput> {
+        Self::create_with(dest, true)
+    }
+
+    /// [`TempOutput::create`], with `O_TMPFILE` only when `anonymous` (tests exercise the
+    /// named fallback with `false`).
+    fn create_with(dest: &Path, anonymous: bool) -> io::Result<TempOutput> {
         let dir_path = directory_of(dest);
         let dest_name = dest
             .file_name()
@@ -106,7 +116,12 @@ impl TempOutput {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
         }
         let dir = File::open(dir_path)?;
-        if let Some(file) = anonymous_file(&dir)? {
+        let file = if anonymous {
+            anonymous_file(&dir)?
+        } else {
+            None
+        };
+        if let Some(file) = file {
             return Ok(TempOutput {
                 file,
                 named: None,
@@ -187,7 +202,12 @@ impl TempOutput {
         };
         result?;
         let meta = self.file.metadata()?;
-        written().push((meta.dev(), meta.ino()));
+        written().push((
+            meta.dev(),
+            meta.ino(),
+            meta.len(),
+            (meta.mtime(), meta.mtime_nsec()),
+        ));
         Ok(())
     }
 
@@ -195,7 +215,12 @@ impl TempOutput {
         use rustix::fs::{statat, AtFlags};
         if let Ok(stat) = statat(&self.dir, &self.dest_name, AtFlags::SYMLINK_NOFOLLOW) {
             #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
-            let id = (stat.st_dev as u64, stat.st_ino as u64);
+            let id = (
+                stat.st_dev as u64,
+                stat.st_ino as u64,
+                stat.st_size as u64,
+                (stat.st_mtime as i64, stat.st_mtime_nsec as i64),
+            );
             if written().contains(&id) {
                 return Err(io::Error::other(EARLIER_OUTPUT));
             }
@@ -699,6 +724,49 @@ mod tests {
             "{} blocks still allocated",
             meta.blocks()
         );
+    }
+
+    /// Both kinds of temporary file: nothing named until persisted (`O_TMPFILE`) or only
+    /// the `.coffer-tmp*` name; persisting never replaces without `overwrite`, and never
+    /// replaces an output of the same run.
+    #[test]
+    fn temporary_outputs_persist_without_clobbering_and_never_over_an_earlier_output() {
+        for anonymous in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let dest = dir.path().join("out");
+            let names = || -> Vec<_> {
+                fs::read_dir(dir.path())
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name())
+                    .collect()
+            };
+            let temp = TempOutput::create_with(&dest, anonymous).unwrap();
+            if cfg!(target_os = "linux") && anonymous {
+                assert!(temp.is_anonymous(), "O_TMPFILE unsupported here");
+                assert!(names().is_empty(), "an O_TMPFILE output has no name");
+            }
+            temp.as_file().write_all_at(b"first", 0).unwrap();
+            temp.persist(false).unwrap();
+            let second = TempOutput::create_with(&dest, anonymous).unwrap();
+            let err = second.persist(false).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+            let third = TempOutput::create_with(&dest, anonymous).unwrap();
+            let err = third.persist(true).unwrap_err();
+            assert_eq!(err.to_string(), EARLIER_OUTPUT);
+            assert_eq!(fs::read(&dest).unwrap(), b"first");
+            // A file this run did not write is replaced with `overwrite`.
+            fs::remove_file(&dest).unwrap();
+            fs::write(&dest, b"old").unwrap();
+            let fourth = TempOutput::create_with(&dest, anonymous).unwrap();
+            fourth.as_file().write_all_at(b"new", 0).unwrap();
+            fourth.persist(true).unwrap();
+            assert_eq!(fs::read(&dest).unwrap(), b"new");
+            assert_eq!(
+                names(),
+                vec![std::ffi::OsString::from("out")],
+                "anonymous: {anonymous}"
+            );
+        }
     }
 
     /// A reservation that turns out too small is harmless: writes go past it.
