@@ -276,6 +276,12 @@ impl Drop for TempOutput {
 fn anonymous_file(dir: &File) -> io::Result<Option<File>> {
     use rustix::fs::{openat, Mode, OFlags};
     use rustix::io::Errno;
+    // Naming it later needs /proc/self/fd (or CAP_DAC_READ_SEARCH): without /proc, a
+    // file that could never be named is not worth creating.
+    static PROC_FD: OnceLock<bool> = OnceLock::new();
+    if !*PROC_FD.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
+        return Ok(None);
+    }
     let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
     match openat(dir, ".", flags, Mode::from_raw_mode(0o600)) {
         Ok(fd) => Ok(Some(File::from(fd))),
