@@ -619,41 +619,56 @@ mod races {
             eprintln!("strace not installed: skipped");
             return;
         }
+        // One file (an fsync each) and a tree of ten (one syncfs per step).
         let fx = Fx::new();
         fx.write("f", &data(3000, 37));
-        let argv = encrypt_argv(&["-q", "--delete-source", "f"]).join(" ");
-        let r = fx.bash(&format!(
-            "strace -f -qq -e trace=fsync,fdatasync,syncfs,linkat,renameat2,rename,unlinkat,unlink \
-             -o trace $COFFER {argv}"
-        ));
-        r.expect(0);
-        let trace = String::from_utf8(fx.read("trace")).unwrap();
-        let placed = trace
-            .lines()
-            .position(|l| (l.contains("linkat(") || l.contains("rename")) && l.contains("f.coffer"))
-            .unwrap_or_else(|| panic!("output never put into place:\n{trace}"));
-        let unlinked = trace
-            .lines()
-            .position(|l| l.contains("unlink") && l.contains("\"f\""))
-            .unwrap_or_else(|| panic!("the source was never unlinked:\n{trace}"));
-        let syncs: Vec<usize> = trace
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| (l.contains("fsync(") || l.contains("syncfs(")) && l.ends_with("= 0"))
-            .map(|(i, _)| i)
-            .collect();
-        assert!(
-            syncs.iter().any(|&s| s < placed),
-            "no fsync of the file before it was named:\n{trace}"
-        );
-        assert!(
-            syncs.iter().any(|&s| s > placed && s < unlinked),
-            "no fsync of the directory between naming the output and unlinking:\n{trace}"
-        );
-        assert!(
-            syncs.iter().any(|&s| s > unlinked),
-            "no fsync after the unlink:\n{trace}"
-        );
+        for i in 0..10 {
+            fx.write(format!("t/s{}/g{i}", i % 3), &data(100 + i, 50 + i as u64));
+        }
+        for (args, batched) in [(vec!["f"], false), (vec!["-r", "t"], true)] {
+            let mut all = vec!["-q", "--delete-source"];
+            all.extend(args);
+            let argv = encrypt_argv(&all).join(" ");
+            let r = fx.bash(&format!(
+                "strace -f -qq -e trace=fsync,fdatasync,syncfs,linkat,renameat2,rename,unlinkat,unlink \
+                 -o trace $COFFER {argv}"
+            ));
+            r.expect(0);
+            let trace = String::from_utf8(fx.read("trace")).unwrap();
+            let lines: Vec<&str> = trace.lines().collect();
+            let find = |what: &dyn Fn(&str) -> bool| -> Vec<usize> {
+                (0..lines.len()).filter(|&i| what(lines[i])).collect()
+            };
+            let placed = find(&|l| {
+                (l.contains("linkat(") || l.contains("rename"))
+                    && l.contains(".coffer\"")
+                    && l.ends_with("= 0")
+            });
+            let unlinked = find(&|l| l.contains("unlink") && !l.contains(".coffer"));
+            let syncs =
+                find(&|l| (l.contains("fsync(") || l.contains("syncfs(")) && l.ends_with("= 0"));
+            let files = if batched { 10 } else { 1 };
+            assert_eq!(placed.len(), files, "outputs named:\n{trace}");
+            assert_eq!(unlinked.len(), files, "sources unlinked:\n{trace}");
+            let between = |a: usize, b: usize| syncs.iter().any(|&s| s > a && s < b);
+            assert!(
+                syncs.iter().any(|&s| s < placed[0]),
+                "no sync of the data before the outputs were named:\n{trace}"
+            );
+            assert!(
+                between(*placed.last().unwrap(), unlinked[0]),
+                "no sync of the names before the first unlink:\n{trace}"
+            );
+            assert!(
+                between(*unlinked.last().unwrap(), usize::MAX),
+                "no sync after the unlinks:\n{trace}"
+            );
+            assert_eq!(
+                find(&|l| l.contains("syncfs(")).len(),
+                if batched { 3 } else { 0 },
+                "one syncfs per step for a batch, none for one file:\n{trace}"
+            );
+        }
     }
 
     // -- 5. no plaintext left in freed memory --------------------------------------------
