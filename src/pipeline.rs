@@ -25,6 +25,9 @@ use crate::stream::{ChunkCipher, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, MAX_CHUNKS, T
 pub const BATCH_CHUNKS: usize = 64;
 const BATCH_BYTES: usize = BATCH_CHUNKS * ENCRYPTED_CHUNK_SIZE;
 
+/// `-T` beyond this many threads per core only costs memory.
+const MAX_THREADS_PER_CORE: usize = 2;
+
 /// A callback told how many input bytes were processed, for progress bars.
 pub type ProgressFn = dyn Fn(u64) + Send + Sync;
 
@@ -47,6 +50,22 @@ impl PipelineOptions {
             threads,
             ..Default::default()
         }
+    }
+
+    /// The thread count worth using for `-T requested` (0: one per core) on an input of
+    /// `input_len` bytes (when known): at most twice the cores, and no more than the
+    /// input has batches, since each thread holds two batches (2 MiB) whatever the input.
+    pub fn clamp_threads(requested: usize, input_len: Option<u64>) -> usize {
+        let cores = thread::available_parallelism().map_or(1, |n| n.get());
+        let requested = match requested {
+            0 => cores,
+            n => n.min(MAX_THREADS_PER_CORE * cores),
+        };
+        let batch_plaintext = (BATCH_CHUNKS * CHUNK_SIZE) as u64;
+        let needed = input_len.map_or(usize::MAX, |len| {
+            usize::try_from(len.div_ceil(batch_plaintext)).unwrap_or(usize::MAX)
+        });
+        requested.min(needed).max(1)
     }
 
     fn worker_count(&self) -> usize {

@@ -199,8 +199,14 @@ fn encrypt_and_decrypt_recursive_with_output_dir_mirror_the_tree_and_derive_once
             "{dir} must be created with mode 0700"
         );
     }
-    for rel in &want {
-        assert_eq!(mode(&fx.p("enc").join(rel)), 0o600, "{}", rel.display());
+    // Outputs take their input's mode (issue 12 item 12).
+    for rel in files.keys() {
+        assert_eq!(
+            mode(&fx.p("enc").join(with_coffer(rel))),
+            mode(&fx.p("tree").join(rel)),
+            "{}",
+            rel.display()
+        );
     }
 
     let r = fx.decrypt(["-r", "--json", "--output-dir", "dec", "enc"]);
@@ -553,10 +559,11 @@ fn output_dir_collisions_between_two_directory_arguments_are_refused_not_overwri
     fx.write("d1/x", b"one");
     fx.write("d2/x", b"two");
     let r = fx.encrypt_args(["-r", "--output-dir", "out", "d1", "d2"]);
-    r.expect(1);
+    // Refused when planning (issue 14 item 2): the first input wins, the second fails.
+    r.expect(2);
     assert_eq!(files_below(&fx.p("out")), vec![PathBuf::from("x.coffer")]);
     let d = fx.decrypt(["-q", "-c", "out/x.coffer"]);
     d.expect(0);
-    assert!(d.stdout == b"one" || d.stdout == b"two");
+    assert_eq!(d.stdout, b"one");
     assert_no_temp_files(fx.dir());
 }

@@ -30,6 +30,7 @@ Exit codes:
   5    not a coffer file, unsupported version, malformed header, or KDF parameters
        over the safety limits (see --max-kdf-memory)
   130  interrupted (SIGINT/SIGTERM); no partial output is left behind
+  141  the reader of stdout went away (broken pipe); nothing is printed
 With several files, coffer goes on past a failed file and exits with the highest code.";
 
 /// Client-side file encryption for backups: chunked AES-256-GCM, Argon2id passphrases,

@@ -20,6 +20,9 @@ pub enum Kind {
     Format,
     /// SIGINT/SIGTERM: exit 130.
     Interrupted,
+    /// The reader of standard output went away (`| head`): exit 141, as a shell reports
+    /// a process ended by SIGPIPE, and nothing on stderr.
+    BrokenPipe,
 }
 
 /// Exit status of a successful run.
@@ -35,6 +38,7 @@ impl Kind {
             Kind::Authentication => 4,
             Kind::Format => 5,
             Kind::Interrupted => 130,
+            Kind::BrokenPipe => 141,
         }
     }
 
@@ -47,6 +51,7 @@ impl Kind {
             Kind::Authentication => "authentication",
             Kind::Format => "format",
             Kind::Interrupted => "interrupted",
+            Kind::BrokenPipe => "broken_pipe",
         }
     }
 
@@ -137,6 +142,14 @@ impl CliError {
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hints.push(hint.into());
+        self
+    }
+
+    /// Says that `--delete-source` kept the source because of this error.
+    pub fn kept(mut self) -> Self {
+        if !self.message.ends_with("the source was kept") {
+            self.message.push_str("; the source was kept");
+        }
         self
     }
 

@@ -6,6 +6,7 @@
 mod args;
 mod credentials;
 mod error;
+mod hooks;
 mod inspect;
 mod interrupt;
 mod keygen;
@@ -15,8 +16,10 @@ mod passphrase;
 mod plan;
 mod progress;
 mod rekey;
+mod removal;
 mod report;
 mod run;
+mod source;
 
 use std::io::{self, Write};
 

@@ -11,7 +11,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::error::CliError;
-use super::output::{exists_error, same_file, stdin_file, stdout_file, Target, TEMP_PREFIX};
+use super::output::{
+    exists_error, same_file, stdin_file, stdout_file, stream_fd, Target, TEMP_PREFIX,
+};
+use super::source::Anchor;
 
 /// The file name suffix of encrypted files.
 pub const SUFFIX: &str = ".coffer";
@@ -48,6 +51,8 @@ pub enum JobState {
 
 pub struct Job {
     pub input: Input,
+    /// How to open the input relative to directory descriptors (`Input::Path`).
+    pub anchor: Option<Anchor>,
     pub target: Target,
     /// Input size when it is a regular file.
     pub size: Option<u64>,
@@ -80,10 +85,12 @@ pub struct PlanOptions<'a> {
     pub stdout: bool,
     pub output_dir: Option<&'a Path>,
     pub force: bool,
+    pub delete_source: bool,
 }
 
 struct Found {
     input: Input,
+    anchor: Option<Anchor>,
     /// Path relative to the directory argument (or the file name), for `--output-dir`.
     rel: PathBuf,
     meta: Option<fs::Metadata>,
@@ -94,6 +101,7 @@ impl Found {
     fn failed(path: &Path, err: CliError) -> Found {
         Found {
             input: Input::Path(path.to_path_buf()),
+            anchor: None,
             rel: PathBuf::new(),
             meta: None,
             state: JobState::Fail(err.context(path.display().to_string())),
@@ -103,6 +111,7 @@ impl Found {
     fn skipped(path: &Path, reason: &str) -> Found {
         Found {
             input: Input::Path(path.to_path_buf()),
+            anchor: None,
             rel: PathBuf::new(),
             meta: None,
             state: JobState::Skip(reason.to_string()),
@@ -115,8 +124,9 @@ impl Found {
 /// # Errors
 /// Usage errors that concern the whole command line (`-o` with several inputs, `-c` with
 /// several inputs on encrypt, stdin twice). Per-file problems become failed jobs.
-pub fn plan(files: &[PathBuf], opts: &PlanOptions<'_>) -> Result<Vec<Job>, CliError> {
+pub fn plan(files: &[PathBuf], opts: &PlanOptions<'_>) -> Result<Plan, CliError> {
     let mut found = Vec::new();
+    let mut directories = Vec::new();
     let stdin_arg = Path::new("-");
     if files.is_empty() {
         found.push(stdin_found());
@@ -139,7 +149,7 @@ pub fn plan(files: &[PathBuf], opts: &PlanOptions<'_>) -> Result<Vec<Job>, CliEr
             if opts.recursive {
                 let mut visited = HashSet::new();
                 visited.insert((meta.dev(), meta.ino()));
-                walk(file, file, opts, &mut visited, &mut found);
+                walk(file, file, opts, &mut visited, &mut found, &mut directories);
             } else {
                 found.push(Found::failed(
                     file,
@@ -148,9 +158,18 @@ pub fn plan(files: &[PathBuf], opts: &PlanOptions<'_>) -> Result<Vec<Job>, CliEr
             }
             continue;
         }
+        if opts.delete_source {
+            if let Err(err) = deletable_argument(file, &meta) {
+                found.push(Found::failed(file, err));
+                continue;
+            }
+        }
         let rel = file.file_name().map(PathBuf::from).unwrap_or_default();
         found.push(Found {
             input: Input::Path(file.clone()),
+            // A named symbolic link is followed for reading, never with --delete-source
+            // (refused above), which needs a regular file.
+            anchor: Anchor::of_argument(file, !opts.delete_source, opts.delete_source),
             rel,
             meta: Some(meta),
             state: JobState::Run,
@@ -175,12 +194,67 @@ pub fn plan(files: &[PathBuf], opts: &PlanOptions<'_>) -> Result<Vec<Job>, CliEr
                 .hint("drop -c to write FILE.coffer beside each input, or use --output-dir DIR"),
         );
     }
-    Ok(found.into_iter().map(|f| to_job(f, opts)).collect())
+    let mut jobs: Vec<Job> = found.into_iter().map(|f| to_job(f, opts)).collect();
+    refuse_shared_targets(&mut jobs);
+    Ok(Plan { jobs, directories })
+}
+
+/// What a run does.
+pub struct Plan {
+    pub jobs: Vec<Job>,
+    /// With `-r --output-dir`: the output directory of every directory walked, so that
+    /// empty ones come back too.
+    pub directories: Vec<PathBuf>,
+}
+
+/// `--delete-source` removes regular files only: a symbolic link's removal would keep
+/// the file it points to, and a fifo or device has nothing to keep.
+fn deletable_argument(path: &Path, meta: &fs::Metadata) -> Result<(), CliError> {
+    let link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if link {
+        return Err(CliError::usage(
+            "is a symbolic link: --delete-source would remove the link and keep the file \
+             it points to",
+        )
+        .hint("name the file itself, or drop --delete-source"));
+    }
+    if !meta.is_file() && !meta.is_dir() {
+        return Err(CliError::usage(
+            "--delete-source removes regular files only, not a fifo, socket or device",
+        ));
+    }
+    Ok(())
+}
+
+/// Fails every job whose output file is also another job's (`a/x b/x --output-dir out`,
+/// `-r d1 d2`): the later one would replace the earlier output, and with
+/// `--delete-source` both inputs would be gone with one ciphertext left.
+fn refuse_shared_targets(jobs: &mut [Job]) {
+    let mut first: std::collections::HashMap<PathBuf, String> = Default::default();
+    for job in jobs.iter_mut() {
+        let (JobState::Run, Target::File(out)) = (&job.state, &job.target) else {
+            continue;
+        };
+        match first.get(out) {
+            Some(earlier) => {
+                let err = CliError::usage(format!(
+                    "the output {} is also the output of {earlier}",
+                    out.display()
+                ))
+                .hint("process them in separate runs or name the outputs apart");
+                job.state = JobState::Fail(err.context(job.display()));
+            }
+            None => {
+                first.insert(out.clone(), job.display());
+            }
+        }
+    }
 }
 
 fn stdin_found() -> Found {
     Found {
         input: Input::Stdin,
+        anchor: None,
         rel: PathBuf::new(),
         meta: None,
         state: JobState::Run,
@@ -193,6 +267,7 @@ fn walk(
     opts: &PlanOptions<'_>,
     visited: &mut HashSet<(u64, u64)>,
     found: &mut Vec<Found>,
+    directories: &mut Vec<PathBuf>,
 ) {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -201,6 +276,9 @@ fn walk(
             return;
         }
     };
+    if let (Some(out), Ok(rel)) = (opts.output_dir, dir.strip_prefix(base)) {
+        directories.push(out.join(rel));
+    }
     let mut entries: Vec<_> = entries
         .filter_map(|entry| match entry {
             Ok(entry) => Some(entry),
@@ -221,6 +299,16 @@ fn walk(
             }
         };
         let meta = if file_type.is_symlink() {
+            if opts.delete_source && fs::metadata(&path).is_ok_and(|m| !m.is_dir()) {
+                found.push(Found::failed(
+                    &path,
+                    CliError::usage(
+                        "is a symbolic link: --delete-source would remove the link and keep \
+                         the file it points to; kept",
+                    ),
+                ));
+                continue;
+            }
             if !opts.follow_symlinks {
                 found.push(Found::skipped(
                     &path,
@@ -246,7 +334,7 @@ fn walk(
         };
         if meta.is_dir() {
             if visited.insert((meta.dev(), meta.ino())) {
-                walk(&path, base, opts, visited, found);
+                walk(&path, base, opts, visited, found, directories);
             } else {
                 found.push(Found::skipped(
                     &path,
@@ -286,6 +374,13 @@ fn walk(
             .unwrap_or_default();
         found.push(Found {
             input: Input::Path(path),
+            anchor: Some(Anchor {
+                base: base.to_path_buf(),
+                rel: rel.clone(),
+                follow_dirs: opts.follow_symlinks,
+                follow_last: opts.follow_symlinks && !opts.delete_source,
+                regular_only: true,
+            }),
             rel,
             meta: Some(meta),
             state: JobState::Run,
@@ -297,6 +392,7 @@ fn to_job(found: Found, opts: &PlanOptions<'_>) -> Job {
     let size = found.meta.as_ref().filter(|m| m.is_file()).map(|m| m.len());
     let mut job = Job {
         input: found.input,
+        anchor: found.anchor,
         target: Target::Sink,
         size,
         state: found.state,
@@ -306,6 +402,8 @@ fn to_job(found: Found, opts: &PlanOptions<'_>) -> Job {
     }
     let checked = target_for(&job.input, &found.rel, opts).and_then(|target| {
         check_target(&job.input, found.meta.as_ref(), &target, opts.force)?;
+        check_special_target(&target, opts)?;
+        check_directory_writable(&target, opts.output_dir.is_some())?;
         Ok(target)
     });
     match checked {
@@ -323,6 +421,12 @@ fn target_for(input: &Input, rel: &Path, opts: &PlanOptions<'_>) -> Result<Targe
     if let Some(output) = opts.output {
         return Ok(if output == Path::new("-") {
             Target::Stdout
+        } else if let Some(fd) = stream_fd(output) {
+            // /dev/stdout, /dev/stderr, /proc/self/fd/N: the stream, not a file to replace.
+            match fd {
+                1 => Target::Stdout,
+                fd => Target::Stream(fd),
+            }
         } else {
             Target::File(output.to_path_buf())
         });
@@ -390,8 +494,12 @@ pub fn check_target(
     let same = || CliError::usage("the input and the output are the same file");
     match target {
         Target::Sink => Ok(()),
-        Target::Stdout => {
-            let out = stdout_file().and_then(|f| f.metadata()).ok();
+        Target::Stdout | Target::Stream(_) => {
+            let out = match target {
+                Target::Stream(fd) => super::output::stream_file(*fd),
+                _ => stdout_file(),
+            };
+            let out = out.and_then(|f| f.metadata()).ok();
             if let (Some(out), Some(inp)) = (out, input_meta) {
                 if out.is_file() && same_file(&out, &inp) {
                     return Err(same());
@@ -427,6 +535,101 @@ pub fn check_target(
             Ok(())
         }
     }
+}
+
+/// An existing fifo, socket or device is written only when named with `-o`, and never
+/// with `--delete-source` (there is nothing to keep and check).
+fn check_special_target(target: &Target, opts: &PlanOptions<'_>) -> Result<(), CliError> {
+    let special = match target {
+        Target::File(out) => fs::symlink_metadata(out)
+            .is_ok_and(|m| !m.is_file() && !m.is_dir() && !m.file_type().is_symlink()),
+        Target::Stream(_) | Target::Stdout => opts.delete_source,
+        Target::Sink => false,
+    };
+    if !special {
+        return Ok(());
+    }
+    if opts.delete_source {
+        return Err(CliError::usage(
+            "--delete-source needs a regular output file: a fifo, device or stream keeps \
+             nothing to check",
+        ));
+    }
+    if opts.output.is_none() {
+        let Target::File(out) = target else {
+            return Ok(());
+        };
+        return Err(CliError::io(format!(
+            "the output {} exists and is not a regular file (fifo, socket or device)",
+            out.display()
+        ))
+        .hint("name it with -o to write to it, or remove it"));
+    }
+    Ok(())
+}
+
+/// Refuses, before the passphrase prompt, an output whose directory exists but cannot be
+/// written (read-only file system, no permission).
+fn check_directory_writable(target: &Target, mkdir: bool) -> Result<(), CliError> {
+    let Target::File(out) = target else {
+        return Ok(());
+    };
+    if fs::symlink_metadata(out).is_ok_and(|m| !m.is_file()) {
+        return Ok(());
+    }
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        if mkdir {
+            // --output-dir creates missing directories when writing.
+            return Ok(());
+        }
+        return Err(CliError::io(format!(
+            "cannot write {}: directory {} does not exist",
+            out.display(),
+            dir.display()
+        ))
+        .hint("create it first (--output-dir creates missing directories)"));
+    }
+    use rustix::fs::{access, Access};
+    access(dir, Access::WRITE_OK | Access::EXEC_OK).map_err(|e| {
+        CliError::io(format!(
+            "cannot write to directory {}: {}",
+            dir.display(),
+            std::io::Error::from(e)
+        ))
+    })
+}
+
+/// Refuses a `--report` path that is an input or an output of the run (the report would
+/// replace it, or be encrypted while it is written).
+pub fn check_report_path(report: &Path, jobs: &[Job]) -> Result<(), CliError> {
+    let report_meta = fs::metadata(report).ok();
+    for job in jobs {
+        let paths = [
+            job.path(),
+            match &job.target {
+                Target::File(p) => Some(p.as_path()),
+                _ => None,
+            },
+        ];
+        for path in paths.into_iter().flatten() {
+            let same_name = path == report;
+            let same_file = report_meta
+                .as_ref()
+                .zip(fs::metadata(path).ok())
+                .is_some_and(|(a, b)| same_file(a, &b));
+            if same_name || same_file {
+                return Err(CliError::usage(format!(
+                    "the report {} is also an input or output of this run",
+                    report.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether stdout is a terminal (refused for ciphertext).

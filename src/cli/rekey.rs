@@ -92,9 +92,10 @@ pub fn rekey(args: &RekeyArgs) -> i32 {
         stdout: false,
         output_dir: None,
         force: false,
+        delete_source: false,
     };
     let jobs = match plan::plan(&args.files, &opts) {
-        Ok(jobs) => jobs,
+        Ok(plan) => plan.jobs,
         Err(err) => return fail(&err),
     };
     if jobs.iter().any(|job| job.path().is_none()) {
@@ -103,7 +104,7 @@ pub fn rekey(args: &RekeyArgs) -> i32 {
         ));
     }
     let sink = if batch.json || batch.report.is_some() {
-        match json_sink(batch.report.as_deref(), false) {
+        match json_sink(batch.report.as_deref(), false, false) {
             Ok(sink) => Some(sink),
             Err(err) => return fail(&err),
         }

@@ -128,6 +128,8 @@ impl Reporter {
             .as_deref()
             .map_or_else(|| "-".to_string(), |p| p.display().to_string());
         match &result.outcome {
+            // Nobody is reading any more: say nothing (the exit code tells).
+            Outcome::Failed(err) if err.kind == Kind::BrokenPipe => {}
             Outcome::Failed(err) => self.error(err),
             Outcome::Skipped(reason) => self.note(&format!("skipping {display}: {reason}")),
             Outcome::Ok { .. } => {}
@@ -315,14 +317,31 @@ fn file_json(result: &FileResult, code: i32) -> Value {
 }
 
 /// The stream JSON lines go to: `--report FILE`, else stderr when the data goes to stdout,
-/// else stdout.
+/// else stdout. A report file is created new (never through a symbolic link, never
+/// truncating an existing file) unless `overwrite` (`-f`).
 pub fn json_sink(
     report: Option<&Path>,
     data_on_stdout: bool,
+    overwrite: bool,
 ) -> Result<Box<dyn Write + Send>, CliError> {
+    use std::os::unix::fs::OpenOptionsExt;
     if let Some(path) = report {
-        let file = std::fs::File::create(path).map_err(|e| {
-            CliError::io_while(format_args!("creating report {}", path.display()), &e)
+        let mut options = std::fs::OpenOptions::new();
+        options
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+        if overwrite {
+            options.create(true).truncate(true);
+        } else {
+            options.create_new(true);
+        }
+        let file = options.open(path).map_err(|e| {
+            let err = CliError::io_while(format_args!("creating report {}", path.display()), &e);
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                err.hint("use -f to overwrite it, or choose a new name")
+            } else {
+                err
+            }
         })?;
         return Ok(Box::new(io::BufWriter::new(file)));
     }

@@ -15,10 +15,15 @@ use zeroize::Zeroizing;
 use super::args::{BatchArgs, DecryptArgs, EncryptArgs, RangeSpec, VerifyArgs, WriteArgs};
 use super::credentials::{Identities, Recipients};
 use super::error::{CliError, Kind};
-use super::output::{cancel_flag, install_signal_handler, stdin_file, Output, Target};
+use super::hooks::{self, point};
+use super::output::{
+    cancel_flag, install_signal_handler, stdin_file, Finish, Output, ReadBack, Ready, Target,
+};
 use super::plan::{self, check_target, Input, Job, JobState, Mode, PlanOptions};
 use super::progress::Progress;
+use super::removal::{Removal, Removals};
 use super::report::{json_sink, FileResult, Outcome, Reporter};
+use super::source::Source;
 
 /// Files below this size are processed on the calling thread with the streaming
 /// adapters: no pipeline batch (1 MiB) to allocate and wipe.
@@ -112,6 +117,8 @@ struct Ctx<'a> {
     identities: Option<Identities>,
     cancel: Arc<AtomicBool>,
     reporter: &'a Reporter,
+    /// Sources waiting for their outputs to be synced (`--delete-source`).
+    removals: Removals,
 }
 
 fn run_batch(
@@ -131,12 +138,18 @@ fn run_batch(
         stdout: write.is_some_and(|w| w.stdout),
         output_dir: write.and_then(|w| w.output_dir.as_deref()),
         force: write.is_some_and(|w| w.force),
+        delete_source: write.is_some_and(|w| w.delete_source),
     };
-    let delete_source = write.is_some_and(|w| w.delete_source);
-    let jobs = match plan::plan(files, &opts) {
-        Ok(jobs) => jobs,
+    let delete_source = opts.delete_source;
+    let (jobs, directories) = match plan::plan(files, &opts) {
+        Ok(plan) => (plan.jobs, plan.directories),
         Err(err) => return fail(&err),
     };
+    if let Some(report) = batch.report.as_deref() {
+        if let Err(err) = plan::check_report_path(report, &jobs) {
+            return fail(&err);
+        }
+    }
     let runnable: Vec<&Job> = jobs
         .iter()
         .filter(|j| matches!(j.state, JobState::Run))
@@ -160,7 +173,7 @@ fn run_batch(
         ));
     }
     let sink = if batch.json || batch.report.is_some() {
-        match json_sink(batch.report.as_deref(), to_stdout) {
+        match json_sink(batch.report.as_deref(), to_stdout, opts.force) {
             Ok(sink) => Some(sink),
             Err(err) => return fail(&err),
         }
@@ -210,19 +223,41 @@ fn run_batch(
         identities,
         cancel: cancel_flag(),
         reporter: &reporter,
+        removals: Removals::default(),
     };
+    hooks::pause(point::PLANNED);
+    if let Err(err) = create_directories(&directories) {
+        reporter.error(&err);
+        return err.kind.exit_code();
+    }
     execute(&jobs, &ctx, batch.threads, to_stdout, runnable_count);
     drop(ctx);
-    reporter.finish()
+    let code = reporter.finish();
+    hooks::pause(point::DONE);
+    code
+}
+
+/// Creates the output directories of a `-r --output-dir` run (mode 0700, as
+/// `--output-dir` does), so that empty directories come back too.
+fn create_directories(directories: &[PathBuf]) -> Result<(), CliError> {
+    use std::os::unix::fs::DirBuilderExt;
+    for dir in directories {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| {
+                CliError::io_while(format_args!("creating directory {}", dir.display()), &e)
+            })?;
+    }
+    Ok(())
 }
 
 /// Runs every job: files in parallel with one worker each when there are more files
 /// than threads, else one at a time with every thread.
 fn execute(jobs: &[Job], ctx: &Ctx<'_>, threads: usize, to_stdout: bool, runnable: usize) {
-    let pool = match threads {
-        0 => thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    // One file per thread: at most a small multiple of the cores (-T is clamped).
+    let pool = PipelineOptions::clamp_threads(threads, None);
     if runnable > pool && pool > 1 && !to_stdout {
         let next = AtomicUsize::new(0);
         thread::scope(|scope| {
@@ -230,18 +265,21 @@ fn execute(jobs: &[Job], ctx: &Ctx<'_>, threads: usize, to_stdout: bool, runnabl
                 scope.spawn(|| loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(index) else { break };
-                    ctx.reporter.record(index, run_job(job, ctx, 1));
+                    run_job(index, job, ctx, 1);
                 });
             }
         });
     } else {
         for (index, job) in jobs.iter().enumerate() {
-            ctx.reporter.record(index, run_job(job, ctx, threads));
+            run_job(index, job, ctx, threads);
         }
     }
+    ctx.removals.finish(ctx.reporter);
 }
 
-fn run_job(job: &Job, ctx: &Ctx<'_>, threads: usize) -> FileResult {
+/// Runs job `index` and records its result, or queues its source for removal (which
+/// records it).
+fn run_job(index: usize, job: &Job, ctx: &Ctx<'_>, threads: usize) {
     let path = job.path().map(Path::to_path_buf);
     let outcome = match &job.state {
         JobState::Skip(reason) => Outcome::Skipped(reason.clone()),
@@ -253,28 +291,84 @@ fn run_job(job: &Job, ctx: &Ctx<'_>, threads: usize) -> FileResult {
             let output = match &job.target {
                 Target::File(p) => Some(p.display().to_string()),
                 Target::Stdout => Some("-".to_string()),
+                Target::Stream(fd) => Some(format!("/dev/fd/{fd}")),
                 Target::Sink => None,
             };
             match process(job, ctx, threads) {
-                Ok(bytes) => Outcome::Ok { output, bytes },
+                Ok(Processed::Done(bytes)) => Outcome::Ok { output, bytes },
+                Ok(Processed::RemoveSource(pending)) => {
+                    let removal = Removal {
+                        index,
+                        path,
+                        output,
+                        bytes: pending.bytes,
+                        source: pending.source,
+                        consumed: pending.consumed,
+                        keep_hard_links: pending.keep_hard_links,
+                        ready: pending.ready,
+                    };
+                    ctx.removals.push(removal, ctx.reporter);
+                    return;
+                }
                 Err(err) => Outcome::Failed(err.context(job.display())),
             }
         }
     };
-    FileResult { path, outcome }
+    ctx.reporter.record(index, FileResult { path, outcome });
 }
 
-fn open_input(job: &Job) -> Result<(File, Option<u64>), CliError> {
-    let file = match &job.input {
-        Input::Stdin => stdin_file().map_err(|e| CliError::io_while("opening stdin", &e))?,
-        Input::Path(p) => File::open(p).map_err(|e| CliError::io(e.to_string()))?,
+/// How a file ended in [`process`].
+enum Processed {
+    /// Plaintext bytes.
+    Done(u64),
+    /// The output is written and verified; it and the source wait in `removal`.
+    RemoveSource(Box<PendingRemoval>),
+}
+
+struct PendingRemoval {
+    bytes: u64,
+    source: Source,
+    consumed: Option<u64>,
+    keep_hard_links: bool,
+    ready: Ready,
+}
+
+/// An open input: the file, its size if regular, and (for a path) the [`Source`] that
+/// `--delete-source` removes.
+struct Opened {
+    file: File,
+    size: Option<u64>,
+    source: Option<Source>,
+    meta: Option<fs::Metadata>,
+}
+
+fn open_input(job: &Job) -> Result<Opened, CliError> {
+    let (file, source) = match (&job.input, &job.anchor) {
+        (Input::Stdin, _) => (
+            stdin_file().map_err(|e| CliError::io_while("opening stdin", &e))?,
+            None,
+        ),
+        (Input::Path(_), Some(anchor)) => {
+            let source = Source::open(anchor)?;
+            let file = source
+                .file
+                .try_clone()
+                .map_err(|e| CliError::io(e.to_string()))?;
+            (file, Some(source))
+        }
+        (Input::Path(p), None) => (
+            File::open(p).map_err(|e| CliError::io(e.to_string()))?,
+            None,
+        ),
     };
-    let size = file
-        .metadata()
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|m| m.len());
-    Ok((file, size))
+    let meta = file.metadata().ok().filter(|m| m.is_file());
+    let size = meta.as_ref().map(|m| m.len());
+    Ok(Opened {
+        file,
+        size,
+        source,
+        meta,
+    })
 }
 
 fn pipeline_options(
@@ -292,33 +386,59 @@ fn pipeline_options(
     (options, counter)
 }
 
-/// One file, start to finish. Returns the plaintext bytes.
-fn process(job: &Job, ctx: &Ctx<'_>, threads: usize) -> Result<u64, CliError> {
-    let (input, size) = open_input(job)?;
+/// One file, start to finish.
+///
+/// With `--delete-source` the order is what makes it safe: the output is read back
+/// through its descriptor (authenticated, and on decrypt compared with a second
+/// decryption of the source) and only then named; the source then waits in `removal`
+/// until the output is synced, and is removed only if its name still refers to the
+/// unchanged file that was read.
+fn process(job: &Job, ctx: &Ctx<'_>, threads: usize) -> Result<Processed, CliError> {
+    let opened = open_input(job)?;
+    let size = opened.size;
+    let threads = PipelineOptions::clamp_threads(threads, size);
     let (options, reported) = pipeline_options(ctx, threads);
     let result = match ctx.mode {
-        Mode::Encrypt => encrypt_file(job, ctx, input, size, &options),
-        Mode::Decrypt | Mode::Verify => decrypt_file(job, ctx, input, size, &options),
+        Mode::Encrypt => encrypt_file(job, ctx, opened.file, size, &options),
+        Mode::Decrypt | Mode::Verify => decrypt_file(job, ctx, opened.file, size, &options),
     };
     if let Some(progress) = ctx.reporter.progress() {
         let reported = reported.map_or(0, |r| r.load(Ordering::Relaxed));
         progress.file_done(size, reported);
     }
-    let bytes = result?;
-    if ctx.delete_source && ctx.mode != Mode::Verify {
-        if let (Input::Path(path), Target::File(out)) = (&job.input, &job.target) {
-            if ctx.mode == Mode::Encrypt {
-                verify_written(out, ctx, threads, bytes)?;
-            }
-            fs::remove_file(path).map_err(|e| {
-                CliError::io_while(
-                    "removing the source after success (the output is complete)",
-                    &e,
-                )
-            })?;
-        }
+    let (bytes, output) = result?;
+    hooks::pause(point::READ);
+    let deleting = ctx.delete_source && ctx.mode != Mode::Verify;
+    let source = opened.source.filter(|_| deleting);
+    let verify = |file: &File| match (ctx.mode, &source) {
+        (Mode::Encrypt, _) => verify_ciphertext(file, ctx, threads, bytes),
+        (_, Some(source)) => verify_plaintext(file, &source.file, ctx, threads, bytes),
+        (_, None) => Ok(()),
+    };
+    let finish = Finish {
+        overwrite: ctx.force,
+        like: opened.meta.as_ref(),
+        verify: source.is_some().then_some(&verify as &ReadBack<'_>),
+    };
+    if source.is_none() {
+        output.commit(&finish)?;
+        return Ok(Processed::Done(bytes));
     }
-    Ok(bytes)
+    let ready = output.prepare(&finish).map_err(CliError::kept)?;
+    // Without a ready file (refused when planning: --delete-source needs a regular
+    // output) there is nothing to remove the source for.
+    let (Some(source), Some(ready)) = (source, ready) else {
+        return Ok(Processed::Done(bytes));
+    };
+    Ok(Processed::RemoveSource(Box::new(PendingRemoval {
+        bytes,
+        source,
+        // Encrypt: every byte of the source is in the output, and no other name keeps
+        // the plaintext. Decrypt: the ciphertext was authenticated to its end.
+        consumed: (ctx.mode == Mode::Encrypt).then_some(bytes),
+        keep_hard_links: ctx.mode == Mode::Encrypt,
+        ready,
+    })))
 }
 
 fn is_small(size: Option<u64>) -> bool {
@@ -331,7 +451,7 @@ fn encrypt_file(
     mut input: File,
     size: Option<u64>,
     options: &PipelineOptions,
-) -> Result<u64, CliError> {
+) -> Result<(u64, Output), CliError> {
     let recipients = ctx
         .recipients
         .as_ref()
@@ -352,12 +472,15 @@ fn encrypt_file(
         // The ciphertext length, if the input keeps its size while it is read.
         encryptor.file_len(size)
     })) {
-        encryptor.encrypt_to_file(input, file, options)?
+        encryptor
+            .encrypt_to_file(input, file, options)
+            .map_err(|e| output_error(&job.target, e))?
     } else {
-        encryptor.encrypt(input, output.writer(), options)?
+        encryptor
+            .encrypt(input, output.writer(), options)
+            .map_err(|e| output_error(&job.target, e))?
     };
-    output.commit(ctx.force)?;
-    Ok(bytes)
+    Ok((bytes, output))
 }
 
 fn decrypt_file(
@@ -366,7 +489,7 @@ fn decrypt_file(
     input: File,
     size: Option<u64>,
     options: &PipelineOptions,
-) -> Result<u64, CliError> {
+) -> Result<(u64, Output), CliError> {
     let identities = ctx
         .identities
         .as_ref()
@@ -377,67 +500,181 @@ fn decrypt_file(
     let bytes = if is_small(size) {
         let mut reader = decryptor.into_reader(&file_key)?;
         copy(&mut reader, output.writer()).map_err(|e| match e {
-            CopyError::Read(e) => CliError::lib(coffer::Error::from_io(e)),
+            CopyError::Read(e) => output_error(&job.target, coffer::Error::from_io(e)),
             CopyError::Write(e) => write_error(&job.target, e),
         })?
     } else if let Some(file) = output.temp_file(size.and_then(|size| {
         // The plaintext length, if the ciphertext's length is a valid one.
         decryptor.plaintext_len(size).ok()
     })) {
-        decryptor.decrypt_to_file(&file_key, file, options)?
+        decryptor
+            .decrypt_to_file(&file_key, file, options)
+            .map_err(|e| output_error(&job.target, e))?
     } else {
-        decryptor.decrypt(&file_key, output.writer(), options)?
+        decryptor
+            .decrypt(&file_key, output.writer(), options)
+            .map_err(|e| output_error(&job.target, e))?
     };
-    output.commit(ctx.force)?;
-    Ok(bytes)
+    Ok((bytes, output))
 }
 
-/// Reads an encrypt output back and authenticates it with the run's key (no derivation)
-/// before `--delete-source` removes the input.
-fn verify_written(
-    out: &Path,
+/// Reads a synced encrypt output back through its descriptor and authenticates it with
+/// the run's key (no derivation) before `--delete-source` removes the input.
+fn verify_ciphertext(
+    written: &File,
     ctx: &Ctx<'_>,
     threads: usize,
     expected: u64,
 ) -> Result<(), CliError> {
-    let identities = ctx
-        .identities
-        .as_ref()
-        .expect("--delete-source runs hold identities");
     let check = || -> Result<u64, CliError> {
-        let file = File::open(out).map_err(|e| CliError::io(e.to_string()))?;
-        let decryptor = Decryptor::new(file)?;
-        let file_key = decryptor.unlock(&identities.list())?;
-        let mut options = PipelineOptions::with_threads(threads);
-        options.cancel = Some(Arc::clone(&ctx.cancel));
-        Ok(decryptor.decrypt(&file_key, &mut io::sink(), &options)?)
+        let decryptor = Decryptor::new(rewound(written)?)?;
+        let file_key = decryptor.unlock(&verify_identities(ctx).list())?;
+        Ok(decryptor.decrypt(&file_key, &mut io::sink(), &verify_options(ctx, threads))?)
     };
-    match check() {
+    read_back_result(check(), expected)
+}
+
+/// Reads a synced decrypt output back through its descriptor and compares it with a
+/// second decryption of the source before `--delete-source` removes the source.
+fn verify_plaintext(
+    written: &File,
+    source: &File,
+    ctx: &Ctx<'_>,
+    threads: usize,
+    expected: u64,
+) -> Result<(), CliError> {
+    let check = || -> Result<u64, CliError> {
+        let decryptor = Decryptor::new(rewound(source)?)?;
+        let file_key = decryptor.unlock(&verify_identities(ctx).list())?;
+        let mut compare = CompareWriter::new(rewound(written)?);
+        let n = decryptor.decrypt(&file_key, &mut compare, &verify_options(ctx, threads))?;
+        compare.finish()?;
+        Ok(n)
+    };
+    read_back_result(check(), expected)
+}
+
+fn verify_identities<'c>(ctx: &'c Ctx<'_>) -> &'c Identities {
+    ctx.identities
+        .as_ref()
+        .expect("--delete-source runs hold identities")
+}
+
+fn verify_options(ctx: &Ctx<'_>, threads: usize) -> PipelineOptions {
+    let mut options = PipelineOptions::with_threads(threads);
+    options.cancel = Some(Arc::clone(&ctx.cancel));
+    options
+}
+
+/// A second handle on `file`, at its start.
+fn rewound(file: &File) -> Result<File, CliError> {
+    let mut file = file
+        .try_clone()
+        .map_err(|e| CliError::io_while("reading back", &e))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| CliError::io_while("reading back", &e))?;
+    Ok(file)
+}
+
+fn read_back_result(result: Result<u64, CliError>, expected: u64) -> Result<(), CliError> {
+    match result {
         Ok(n) if n == expected => Ok(()),
         Ok(n) => Err(CliError::new(
             Kind::Authentication,
-            format!("read back {n} bytes instead of {expected}; the source was kept"),
-        )
-        .context(format!("verifying {}", out.display()))),
-        Err(err) => Err(
-            CliError::new(err.kind, format!("{}; the source was kept", err.message()))
-                .context(format!("verifying {}", out.display())),
-        ),
+            format!("reading the output back gave {n} bytes instead of {expected}"),
+        )),
+        Err(err) => Err(CliError::new(
+            err.kind,
+            format!("reading the output back: {}", err.message()),
+        )),
+    }
+}
+
+/// A writer that compares what it is given with the next bytes of a file.
+struct CompareWriter {
+    file: File,
+    buf: Zeroizing<Vec<u8>>,
+}
+
+impl CompareWriter {
+    fn new(file: File) -> Self {
+        CompareWriter {
+            file,
+            buf: Zeroizing::new(Vec::new()),
+        }
+    }
+
+    /// Checks that the file has nothing past what was compared.
+    fn finish(mut self) -> Result<(), CliError> {
+        let mut byte = [0u8; 1];
+        match self.file.read(&mut byte) {
+            Ok(0) => Ok(()),
+            Ok(_) => Err(CliError::new(
+                Kind::Authentication,
+                "the output is longer than the plaintext",
+            )),
+            Err(e) => Err(CliError::io_while("reading back", &e)),
+        }
+    }
+}
+
+impl Write for CompareWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.resize(data.len(), 0);
+        self.file.read_exact(&mut self.buf)?;
+        if self.buf[..] != *data {
+            return Err(io::Error::other("the output differs from the plaintext"));
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn target_name(target: &Target) -> String {
+    match target {
+        Target::File(p) => p.display().to_string(),
+        Target::Stdout => "standard output".to_string(),
+        Target::Stream(2) => "standard error".to_string(),
+        Target::Stream(fd) => format!("/dev/fd/{fd}"),
+        Target::Sink => "nowhere".to_string(),
     }
 }
 
 fn write_error(target: &Target, err: io::Error) -> CliError {
     match coffer::Error::from_io(err) {
         coffer::Error::Io(e) => {
-            let name = match target {
-                Target::File(p) => p.display().to_string(),
-                Target::Stdout => "standard output".to_string(),
-                Target::Sink => "nowhere".to_string(),
-            };
-            CliError::io_while(format_args!("writing {name}"), &e)
+            if e.kind() == io::ErrorKind::BrokenPipe && target_is_stream(target) {
+                return CliError::new(Kind::BrokenPipe, "broken pipe");
+            }
+            CliError::io_while(format_args!("writing {}", target_name(target)), &e)
         }
         other => CliError::lib(other),
     }
+}
+
+fn target_is_stream(target: &Target) -> bool {
+    matches!(target, Target::Stdout | Target::Stream(_))
+}
+
+/// A library error from a run that wrote to `target`: a write failure (a full disk, a
+/// closed pipe) names the destination, not the input.
+fn output_error(target: &Target, err: coffer::Error) -> CliError {
+    match err {
+        coffer::Error::Io(e) if is_write_failure(&e, target) => write_error(target, e),
+        other => CliError::lib(other),
+    }
+}
+
+/// Errors that only writing gives (a full disk, a read-only file system, a closed pipe).
+fn is_write_failure(err: &io::Error, target: &Target) -> bool {
+    use rustix::io::Errno;
+    let write_only = [Errno::NOSPC, Errno::DQUOT, Errno::FBIG, Errno::ROFS]
+        .iter()
+        .any(|errno| err.raw_os_error() == Some(errno.raw_os_error()));
+    write_only || (err.kind() == io::ErrorKind::BrokenPipe && target_is_stream(target))
 }
 
 enum CopyError {
@@ -487,7 +724,11 @@ fn decrypt_range(args: &DecryptArgs, range: RangeSpec) -> i32 {
     };
     let batch = &args.batch;
     let sink = if batch.json || batch.report.is_some() {
-        match json_sink(batch.report.as_deref(), target == Target::Stdout) {
+        match json_sink(
+            batch.report.as_deref(),
+            target == Target::Stdout,
+            args.write.force,
+        ) {
             Ok(sink) => Some(sink),
             Err(err) => return fail(&err),
         }
@@ -523,7 +764,11 @@ fn decrypt_range(args: &DecryptArgs, range: RangeSpec) -> i32 {
             CopyError::Read(e) => CliError::lib(coffer::Error::from_io(e)),
             CopyError::Write(e) => write_error(&target, e),
         })?;
-        output.commit(args.write.force)?;
+        output.commit(&Finish {
+            overwrite: args.write.force,
+            like: None,
+            verify: None,
+        })?;
         Ok(copied)
     })();
     let outcome = match result {

@@ -449,6 +449,30 @@ pub fn assert_no_temp_files(root: &Path) {
     }
 }
 
+/// The temporary output that process `pid` is writing in `dir`, if any: a `.coffer-tmp*`
+/// file, or (with `O_TMPFILE`) the `/proc/PID/fd/N` link of a nameless file in `dir`.
+pub fn output_in_progress(pid: u32, dir: &Path) -> Option<PathBuf> {
+    let named = fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().starts_with(".coffer-tmp"))
+        .map(|e| e.path());
+    if named.is_some() {
+        return named;
+    }
+    let dir = dir.to_string_lossy().into_owned();
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|fd| {
+            fs::read_link(fd).is_ok_and(|t| {
+                let t = t.to_string_lossy();
+                t.starts_with(&dir) && t.ends_with("(deleted)")
+            })
+        })
+}
+
 /// Flips bit `bit` (0..8) of the byte at `offset` of the file.
 pub fn flip_bit(path: &Path, offset: usize, bit: u8) {
     let mut bytes = fs::read(path).unwrap();
