@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS each (default 20), after seeding the corpora from
+# tests/vectors. Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
+#   fuzz/run.sh 20            the CI smoke run
+#   fuzz/run.sh 240           the long run recorded in docs/SECURITY.md
+#   fuzz/run.sh 60 header     one target
+# Builds with optimisations, debug assertions and overflow checks, without AddressSanitizer
+# (coffer is safe Rust: what the fuzzers look for is panics, overflows and wrong output).
+# Exits non-zero on the first crash; libFuzzer saves the input under fuzz/artifacts/.
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds="${1:-20}"
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(header decrypt_stream decrypt_seekable decrypt_pipeline)
+./seed.sh
+flags=(+nightly fuzz run -O -a -s none)
+cargo +nightly fuzz build -O -a -s none
+for target in "${targets[@]}"; do
+    echo "== fuzz $target (${seconds}s)"
+    cargo "${flags[@]}" "$target" -- -max_total_time="$seconds" -print_final_stats=1 2>&1 |
+        grep -E '^(#[0-9]+ +DONE|Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)|panicked|ERROR|SUMMARY|Test unit written|Running' || true
+    test "${PIPESTATUS[0]}" -eq 0 || { echo "fuzz target $target failed" >&2; exit 1; }
+done
