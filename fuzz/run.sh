@@ -16,9 +16,13 @@ targets=("$@")
 ./seed.sh
 flags=(+nightly fuzz run -O -a -s none)
 cargo +nightly fuzz build -O -a -s none
+log="${TMPDIR:-/tmp}/coffer-fuzz.log"
 for target in "${targets[@]}"; do
     echo "== fuzz $target (${seconds}s)"
-    cargo "${flags[@]}" "$target" -- -max_total_time="$seconds" -print_final_stats=1 2>&1 |
-        grep -E '^(#[0-9]+ +DONE|Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)|panicked|ERROR|SUMMARY|Test unit written|Running' || true
-    test "${PIPESTATUS[0]}" -eq 0 || { echo "fuzz target $target failed" >&2; exit 1; }
+    if ! cargo "${flags[@]}" "$target" -- -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "fuzz target $target failed (input saved under fuzz/artifacts/$target/)" >&2
+        exit 1
+    fi
+    grep -E '^#[0-9]+ +DONE|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" || true
 done

@@ -4,6 +4,7 @@
 
 mod args;
 mod error;
+mod harden;
 mod inspect;
 mod output;
 mod passphrase;
@@ -21,6 +22,7 @@ use error::{CliError, SUCCESS};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    harden::harden_process();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
