@@ -24,5 +24,5 @@ for target in "${targets[@]}"; do
         echo "fuzz target $target failed (input saved under fuzz/artifacts/$target/)" >&2
         exit 1
     fi
-    grep -E '^#[0-9]+ +DONE|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" || true
+    grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" || true
 done

@@ -35,11 +35,17 @@ fn compare(file: &[u8], key: [u8; 32], threads: u8) -> (Vec<u8>, Result<u64, Err
     match (&stream_outcome, &outcome) {
         (Ok(()), Ok(len)) => {
             assert_eq!(*len, written.len() as u64);
-            assert!(written == streamed, "pipeline and stream disagree on the plaintext");
+            assert!(
+                written == streamed,
+                "pipeline and stream disagree on the plaintext"
+            );
         }
         (Err(a), Err(b)) => {
             assert_eq!(a.kind(), b.kind(), "stream says {a}, pipeline says {b}");
-            assert!(streamed.starts_with(&written), "the pipeline wrote past a failure");
+            assert!(
+                streamed.starts_with(&written),
+                "the pipeline wrote past a failure"
+            );
         }
         (a, b) => panic!("stream {a:?}, pipeline {b:?}"),
     }
@@ -47,15 +53,26 @@ fn compare(file: &[u8], key: [u8; 32], threads: u8) -> (Vec<u8>, Result<u64, Err
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     if mode % 2 == 0 {
-        let Some((key, rest)) = split_key(rest) else { return };
-        let Some((&threads, file)) = rest.split_first() else { return };
+        let Some((key, rest)) = split_key(rest) else {
+            return;
+        };
+        let Some((&threads, file)) = rest.split_first() else {
+            return;
+        };
         let _ = compare(file, key, threads);
         return;
     }
-    let Ok(case) = Built::arbitrary_take_rest(Unstructured::new(rest)) else { return };
-    let plain = plaintext(case.plaintext_len as usize % (5 << 19), case.plaintext_len as u8);
+    let Ok(case) = Built::arbitrary_take_rest(Unstructured::new(rest)) else {
+        return;
+    };
+    let plain = plaintext(
+        case.plaintext_len as usize % (5 << 19),
+        case.plaintext_len as u8,
+    );
     let (original, chunks_offset) = encrypt(&plain);
     let mut file = original.clone();
     if let Some(damage) = &case.damage {
@@ -63,7 +80,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let (written, outcome) = compare(&file, FILE_KEY, case.threads);
     if file == original {
-        assert!(outcome.is_ok() && written == plain, "an intact file decrypts");
+        assert!(
+            outcome.is_ok() && written == plain,
+            "an intact file decrypts"
+        );
     } else {
         assert!(outcome.is_err(), "a damaged file was accepted");
         assert!(written.len() <= releasable(&original, &file, chunks_offset));

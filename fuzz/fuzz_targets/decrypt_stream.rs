@@ -5,7 +5,9 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use coffer_fuzz::{decrypt_streaming, encrypt, plaintext, releasable, Damage, CHUNK_SIZE, FILE_KEY};
+use coffer_fuzz::{
+    decrypt_streaming, encrypt, plaintext, releasable, Damage, CHUNK_SIZE, FILE_KEY,
+};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -25,13 +27,20 @@ fuzz_target!(|case: Case| {
     for damage in case.damage.iter().take(4) {
         damage.apply(&mut file);
     }
-    let (released, outcome) = decrypt_streaming(&file, FILE_KEY, &case.input_splits, &case.read_sizes);
+    let (released, outcome) =
+        decrypt_streaming(&file, FILE_KEY, &case.input_splits, &case.read_sizes);
     if file == original {
         outcome.expect("an intact file decrypts");
-        assert!(released == plain, "an intact file decrypts to its plaintext");
+        assert!(
+            released == plain,
+            "an intact file decrypts to its plaintext"
+        );
     } else {
         assert!(outcome.is_err(), "a damaged file was accepted");
-        assert!(plain.starts_with(&released), "released bytes that are not the plaintext");
+        assert!(
+            plain.starts_with(&released),
+            "released bytes that are not the plaintext"
+        );
         let most = releasable(&original, &file, chunks_offset);
         assert!(
             released.len() <= most,

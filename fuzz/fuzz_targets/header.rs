@@ -13,9 +13,20 @@ fuzz_target!(|data: &[u8]| {
         Ok(header) => {
             let bytes = header.as_bytes();
             assert_eq!(bytes.len(), header.len());
-            assert_eq!(bytes, &data[..header.len()], "as_bytes is not what was read");
-            assert_eq!(rest.len(), data.len() - header.len(), "read past the header");
-            assert!(header_framing_is_canonical(bytes), "accepted a non-canonical header");
+            assert_eq!(
+                bytes,
+                &data[..header.len()],
+                "as_bytes is not what was read"
+            );
+            assert_eq!(
+                rest.len(),
+                data.len() - header.len(),
+                "read past the header"
+            );
+            assert!(
+                header_framing_is_canonical(bytes),
+                "accepted a non-canonical header"
+            );
             let again = Header::read_from(&mut &bytes[..]).expect("its own bytes re-parse");
             assert_eq!(again, header);
         }

@@ -43,8 +43,12 @@ fn slot_key() -> &'static PassphraseKey {
 
 /// A whole valid file of `plaintext` under [`FILE_KEY`], and where its chunk 0 starts.
 pub fn encrypt(plaintext: &[u8]) -> (Vec<u8>, usize) {
-    let encryptor =
-        Encryptor::from_parts(&FileKey::from_bytes(FILE_KEY), [3; 32], [9; 24], &[slot_key()]);
+    let encryptor = Encryptor::from_parts(
+        &FileKey::from_bytes(FILE_KEY),
+        [3; 32],
+        [9; 24],
+        &[slot_key()],
+    );
     let chunks_offset = encryptor.header().len() + PAYLOAD_PREFIX_LEN;
     let mut writer = encryptor.writer(Vec::new()).expect("writing to a Vec");
     writer.write_all(plaintext).expect("writing to a Vec");
