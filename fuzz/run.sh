@@ -4,7 +4,9 @@
 #   fuzz/run.sh 20            the CI smoke run
 #   fuzz/run.sh 240           the long run recorded in docs/SECURITY.md
 #   fuzz/run.sh 60 header     one target
-# Builds with optimisations, debug assertions and overflow checks, without AddressSanitizer
+# COFFER_FUZZ_TOOLCHAIN picks the toolchain (default nightly; `stable` needs RUSTC_BOOTSTRAP=1).
+# Builds with optimisations, debug assertions and overflow checks in coffer (see
+# Cargo.toml), without AddressSanitizer
 # (coffer is safe Rust: what the fuzzers look for is panics, overflows and wrong output).
 # Exits non-zero on the first crash; libFuzzer saves the input under fuzz/artifacts/.
 set -euo pipefail
@@ -14,8 +16,9 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(header decrypt_stream decrypt_seekable decrypt_pipeline)
 ./seed.sh
-flags=(+nightly fuzz run -O -a -s none)
-cargo +nightly fuzz build -O -a -s none
+toolchain="+${COFFER_FUZZ_TOOLCHAIN:-nightly}"
+flags=("$toolchain" fuzz run -O -s none)
+cargo "$toolchain" fuzz build -O -s none
 log="${TMPDIR:-/tmp}/coffer-fuzz.log"
 for target in "${targets[@]}"; do
     echo "== fuzz $target (${seconds}s)"
