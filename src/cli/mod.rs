@@ -6,6 +6,7 @@
 mod args;
 mod credentials;
 mod error;
+mod harden;
 mod hooks;
 mod inspect;
 mod interrupt;
@@ -30,6 +31,7 @@ use error::{CliError, SUCCESS};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    harden::harden_process();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
