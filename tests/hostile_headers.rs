@@ -1,6 +1,7 @@
 //! Headers built to make a reader work: every refusal must come before any Argon2id
 //! derivation, and name the limit and the option that raises it.
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use coffer::internals::format::{Header, RawSlot};
@@ -10,6 +11,12 @@ use coffer::{
     Decryptor, Error, Identity, KdfParams, Limits, Passphrase, PassphraseIdentity, Recipient,
     SymmetricKey,
 };
+
+/// Tests that compare the process-wide derivation count run one at a time.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poison| poison.into_inner())
+}
 
 /// A passphrase slot body with these parameters and a per-slot salt; the check value and
 /// wrapped key are junk (the reader must refuse before it gets that far).
@@ -40,6 +47,7 @@ fn unlock(bytes: &[u8], limits: Limits) -> Result<coffer::FileKey, Error> {
 
 #[test]
 fn sixteen_slots_at_the_caps_are_refused_at_once_by_the_work_budget() {
+    let _serial = serial();
     let slots = (0..16).map(|i| slot(1024 * 1024, 16, 16, i)).collect();
     let bytes = file(slots);
     let before = derivation_count();
@@ -67,6 +75,7 @@ fn err_text(bytes: &[u8]) -> String {
 
 #[test]
 fn slots_sharing_a_salt_count_once_and_the_budget_can_be_raised() {
+    let _serial = serial();
     // Two slots with the same parameters and salt cost one derivation: 64 MiB x 2.
     let same = vec![slot(64 * 1024, 2, 1, 1), slot(64 * 1024, 2, 1, 1)];
     let limits = Limits {
@@ -147,6 +156,7 @@ impl Recipient for Verbatim {
 
 #[test]
 fn a_key_file_opens_a_file_whose_passphrase_slots_are_over_every_limit() {
+    let _serial = serial();
     let key = SymmetricKey::from_bytes([3; 32]);
     let file_key = coffer::FileKey::from_bytes([4; 32]);
     let hostile = Verbatim(slot(4 << 20, 99, 99, 1));
