@@ -407,6 +407,14 @@ fn process(job: &Job, ctx: &Ctx<'_>, threads: usize) -> Result<Processed, CliErr
         progress.file_done(size, reported);
     }
     let (bytes, output) = result?;
+    // A regular file that was cut or extended while it was read would give an output
+    // that matches neither version (tar: "file changed as we read it"): keep nothing.
+    if ctx.mode == Mode::Encrypt && size.is_some_and(|size| size != bytes) {
+        return Err(CliError::io(format!(
+            "the file changed while it was read ({} bytes when opened, {bytes} read); nothing was written",
+            size.unwrap_or_default()
+        )));
+    }
     hooks::pause(point::READ);
     let deleting = ctx.delete_source && ctx.mode != Mode::Verify;
     let source = opened.source.filter(|_| deleting);
