@@ -3,13 +3,14 @@
 //! FORMAT.md); what it accepts re-encodes (`as_bytes`) to the very bytes it read.
 #![no_main]
 
-use coffer::Header;
+use coffer::{Decryptor, Header};
 use coffer_fuzz::{header_framing_is_canonical, slot_types};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let mut rest = data;
-    match Header::read_from(&mut rest) {
+    // The whole strict parse: framing (format.rs) and every known slot body (slots/).
+    match Decryptor::new(&mut rest).map(|decryptor| decryptor.header().clone()) {
         Ok(header) => {
             let bytes = header.as_bytes();
             assert_eq!(bytes.len(), header.len());
@@ -32,16 +33,16 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(_) => {
             // The spec accepts every canonically framed header whose slots are all of
-            // types this build knows (passphrase); unknown slot types may carry rules of
-            // their own later.
+            // types this build knows (passphrase, key file); unknown slot types may carry
+            // rules of their own later.
             let declared = data
                 .get(10..12)
                 .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
             if let Some(raw) = data.get(..declared) {
                 if header_framing_is_canonical(raw) {
                     assert!(
-                        slot_types(raw).iter().any(|&t| t != 1),
-                        "refused a canonical passphrase-only header"
+                        slot_types(raw).iter().any(|&t| t != 1 && t != 2),
+                        "refused a canonical header of known slot types"
                     );
                 }
             }

@@ -246,6 +246,10 @@ pub fn header_framing_is_canonical(raw: &[u8]) -> bool {
         if slot_type == 1 && body_len != 108 {
             return false;
         }
+        // A key-file slot: check (32), wrapped key (48).
+        if slot_type == 2 && body_len != 80 {
+            return false;
+        }
         slots = &slots[4 + body_len..];
     }
     slots.is_empty()
