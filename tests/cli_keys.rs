@@ -19,6 +19,17 @@ fn payload(bytes: &[u8]) -> &[u8] {
     &bytes[header_len..]
 }
 
+/// No temporary output is left in the test directory.
+#[track_caller]
+fn assert_no_temp_files(fx: &Fx) {
+    let left: Vec<_> = fx
+        .snapshot()
+        .into_keys()
+        .filter(|p| p.to_string_lossy().contains(".coffer-tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
 /// The slot types `inspect --json` lists.
 fn slot_types(fx: &Fx, file: &str) -> Vec<String> {
     let r = fx.run(["inspect", "--json", file]);
@@ -299,10 +310,7 @@ fn rekey_adds_changes_and_removes_credentials_and_keeps_the_payload() {
     ]);
     r.expect(2);
     assert_eq!(fx.read("doc.coffer"), before);
-    assert!(fx
-        .snapshot()
-        .keys()
-        .all(|p| !p.to_string_lossy().contains(".coffer-tmp")));
+    assert_no_temp_files(&fx);
 }
 
 #[test]
@@ -382,10 +390,7 @@ fn rekey_refuses_a_tampered_file_and_leaves_it_as_it_is() {
     let r = fx.run(["rekey", "--rotate", "--key-file", "a.key", "doc.coffer"]);
     r.expect(4);
     assert_eq!(fx.read("doc.coffer"), bytes);
-    assert!(fx
-        .snapshot()
-        .keys()
-        .all(|p| !p.to_string_lossy().contains(".coffer-tmp")));
+    assert_no_temp_files(&fx);
 }
 
 #[test]
@@ -464,10 +469,7 @@ fn rekey_is_interrupted_safely() {
         fx.run(["verify", "--key-file", "b.key", "big.coffer"])
             .expect(0);
     }
-    assert!(fx
-        .snapshot()
-        .keys()
-        .all(|p| !p.to_string_lossy().contains(".coffer-tmp")));
+    assert_no_temp_files(&fx);
 }
 
 #[test]

@@ -267,13 +267,14 @@ Exit codes:
 #[derive(Debug, Args)]
 #[group(multiple = false)]
 pub struct NewPassphraseArgs {
-    /// Read the new passphrase from the first line of PATH.
+    /// Read the new passphrase from PATH, as --passphrase-file reads one.
     #[arg(long, value_name = "PATH")]
     pub new_passphrase_file: Option<PathBuf>,
-    /// Read the new passphrase from file descriptor N.
+    /// Read the new passphrase from file descriptor N, as --passphrase-fd reads one.
     #[arg(long, value_name = "N")]
     pub new_passphrase_fd: Option<u32>,
-    /// Read the new passphrase from the environment variable VAR.
+    /// Read the new passphrase from the environment variable VAR, as --passphrase-env
+    /// reads one.
     #[arg(long, value_name = "VAR")]
     pub new_passphrase_env: Option<OsString>,
 }
