@@ -19,6 +19,16 @@ fn payload(bytes: &[u8]) -> &[u8] {
     &bytes[header_len..]
 }
 
+/// `encrypt --key-file KEY` plus the test passphrase (small KDF) of `file`, asserting
+/// success.
+fn encrypt_with_key_file_and_passphrase(fx: &Fx, key: &str, file: &str) {
+    let pw = fx.passfile();
+    let mut args = vec!["encrypt", "--key-file", key];
+    args.extend(SMALL_KDF);
+    args.extend(["--passphrase-file", pw.to_str().unwrap(), file]);
+    fx.run(&args).expect(0);
+}
+
 /// No temporary output is left in the test directory.
 #[track_caller]
 fn assert_no_temp_files(fx: &Fx) {
@@ -139,11 +149,7 @@ fn a_key_file_is_tried_before_the_passphrase_so_no_derivation_runs() {
     let fx = Fx::new();
     keygen(&fx, "a.key");
     fx.write("doc", b"hello");
-    let pw = fx.passfile();
-    let mut args = vec!["encrypt", "--key-file", "a.key"];
-    args.extend(SMALL_KDF);
-    args.extend(["--passphrase-file", pw.to_str().unwrap(), "doc"]);
-    fx.run(&args).expect(0);
+    encrypt_with_key_file_and_passphrase(&fx, "a.key", "doc");
     let r = fx.run([
         "verify",
         "--json",
@@ -477,11 +483,7 @@ fn inspect_numbers_slots_and_shows_their_types() {
     let fx = Fx::new();
     keygen(&fx, "a.key");
     fx.write("doc", b"x");
-    let pw = fx.passfile();
-    let mut args = vec!["encrypt", "--key-file", "a.key"];
-    args.extend(SMALL_KDF);
-    args.extend(["--passphrase-file", pw.to_str().unwrap(), "doc"]);
-    fx.run(&args).expect(0);
+    encrypt_with_key_file_and_passphrase(&fx, "a.key", "doc");
     let r = fx.run(["inspect", "doc.coffer"]);
     r.expect(0);
     let text = r.out();
