@@ -411,20 +411,8 @@ fn signal_while_encrypting(signal: &str) {
     let mut args = vec!["encrypt", "-q", "-o", "out.coffer", "--passphrase-file"];
     args.push(pw.to_str().unwrap());
     args.extend(SMALL_KDF);
-    let mut child = spawn(&fx, &args);
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&data(2 * 1024 * 1024, 5)).unwrap();
-    stdin.flush().unwrap();
-    wait_until("the temporary output exists", || temp_file_in(fx.dir()));
-    send(signal, &child);
-    let (status, stderr) = wait_exit(&mut child, signal);
-    drop(stdin);
-    assert_interrupted(status, &stderr, signal);
-    assert_eq!(
-        fx.snapshot(),
-        before,
-        "the directory changed after {signal}"
-    );
+    let child = spawn(&fx, &args);
+    feed_then_signal(&fx, child, &data(2 * 1024 * 1024, 5), signal, &before);
 }
 
 #[test]
@@ -441,7 +429,7 @@ fn signal_while_decrypting(signal: &str) {
     fs::remove_file(fx.p("input.bin")).unwrap();
     let before = fx.snapshot();
     let pw = fx.passfile();
-    let mut child = spawn(
+    let child = spawn(
         &fx,
         &[
             "decrypt",
@@ -452,10 +440,27 @@ fn signal_while_decrypting(signal: &str) {
             pw.to_str().unwrap(),
         ],
     );
+    feed_then_signal(
+        &fx,
+        child,
+        &ciphertext[..ciphertext.len() / 2],
+        signal,
+        &before,
+    );
+}
+
+/// Writes `input` to the child's stdin and keeps the pipe open, signals once the
+/// temporary output exists, and checks the interrupted exit and that the directory is
+/// as it was (`before`).
+fn feed_then_signal(
+    fx: &Fx,
+    mut child: Child,
+    input: &[u8],
+    signal: &str,
+    before: &std::collections::BTreeMap<PathBuf, Entry>,
+) {
     let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(&ciphertext[..ciphertext.len() / 2])
-        .unwrap();
+    stdin.write_all(input).unwrap();
     stdin.flush().unwrap();
     wait_until("the temporary output exists", || temp_file_in(fx.dir()));
     send(signal, &child);
@@ -463,7 +468,7 @@ fn signal_while_decrypting(signal: &str) {
     drop(stdin);
     assert_interrupted(status, &stderr, signal);
     assert_eq!(
-        fx.snapshot(),
+        &fx.snapshot(),
         before,
         "the directory changed after {signal}"
     );
