@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod context;
 mod error;
 mod format;
 pub mod kdf;
@@ -48,6 +49,7 @@ mod stream;
 
 use std::io::{Read, Write};
 
+pub use context::Context;
 pub use error::{Error, ErrorKind, Result};
 pub use format::{Header, RawSlot, VERSION as FORMAT_VERSION};
 pub use kdf::{KdfParams, Limits};
@@ -56,7 +58,7 @@ pub use pipeline::{PipelineOptions, ProgressFn};
 pub use protocol::{Decryptor, Encryptor};
 pub use slots::keyfile::{KeyFileSlot, SymmetricKey};
 pub use slots::passphrase::{PassphraseIdentity, PassphraseKey, PassphraseSlot};
-pub use slots::{Identity, Recipient, Slot};
+pub use slots::{FileBinding, Identity, Recipient, Slot};
 pub use stream::{
     AeadBackend, DecryptReader, EncryptWriter, SeekableReader, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE,
 };

@@ -6,11 +6,12 @@ use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::FileExt;
 
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::format::{Header, RawSlot};
 use crate::keys::{random, FileKey, HeaderNonce};
 use crate::pipeline::{self, PipelineOptions};
-use crate::slots::{Identity, Recipient, Slot};
+use crate::slots::{FileBinding, Identity, Recipient, Slot};
 use crate::stream::{
     chunks_len, plaintext_len, ChunkCipher, DecryptReader, EncryptWriter, PayloadPrefix,
     SeekableReader, PREFIX_LEN, SALT_LEN as PAYLOAD_SALT_LEN,
@@ -31,8 +32,13 @@ fn seal_header(
     recipients: &[&dyn Recipient],
 ) -> Result<Header> {
     let mut slots = kept;
+    let context = Context::new();
+    let file = FileBinding {
+        header_nonce: &header_nonce,
+        context: &context,
+    };
     for recipient in recipients {
-        slots.push(recipient.seal(file_key, &header_nonce)?);
+        slots.push(recipient.seal(file_key, file)?);
     }
     let mac_key = file_key.header_mac_key(&header_nonce);
     Header::encode(header_nonce, slots, |bytes| mac_key.tag(bytes))
@@ -150,6 +156,7 @@ pub struct Decryptor<R: Read> {
     reader: R,
     header: Header,
     slots: Vec<Slot>,
+    context: Context,
 }
 
 impl<R: Read> Decryptor<R> {
@@ -168,7 +175,23 @@ impl<R: Read> Decryptor<R> {
             reader,
             header,
             slots,
+            // Files carry no context yet; the header's context block comes with
+            // FORMAT.md "Context".
+            context: Context::new(),
         })
+    }
+
+    /// What this file's slots are bound to.
+    fn binding(&self) -> FileBinding<'_> {
+        FileBinding {
+            header_nonce: self.header.header_nonce(),
+            context: &self.context,
+        }
+    }
+
+    /// The file's encryption context (empty for most files).
+    pub fn context(&self) -> &Context {
+        &self.context
     }
 
     /// The parsed header.
@@ -210,7 +233,7 @@ impl<R: Read> Decryptor<R> {
         for identity in identities {
             identity.preflight(&self.slots)?;
             for slot in &self.slots {
-                if let Some(file_key) = identity.open(slot, self.header.header_nonce())? {
+                if let Some(file_key) = identity.open(slot, self.binding())? {
                     self.verify_mac(&file_key)?;
                     return Ok(file_key);
                 }
@@ -235,7 +258,7 @@ impl<R: Read> Decryptor<R> {
         identity.preflight(&self.slots)?;
         let mut opened = Vec::new();
         for (index, slot) in self.slots.iter().enumerate() {
-            if let Some(file_key) = identity.open(slot, self.header.header_nonce())? {
+            if let Some(file_key) = identity.open(slot, self.binding())? {
                 self.verify_mac(&file_key)?;
                 opened.push(index);
             }

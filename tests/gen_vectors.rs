@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 use coffer::internals::keys::LABEL_HEADER_MAC;
 use coffer::internals::stream::{ENCRYPTED_CHUNK_SIZE, PREFIX_LEN, TAG_LEN};
 use coffer::{
-    Encryptor, FileKey, HeaderNonce, KdfParams, Passphrase, PassphraseKey, RawSlot, Recipient,
-    SymmetricKey,
+    Encryptor, FileKey, KdfParams, Passphrase, PassphraseKey, RawSlot, Recipient, SymmetricKey,
 };
 use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
@@ -126,7 +125,7 @@ fn key_line(key: &[u8; 32]) -> String {
 struct VerbatimSlot(RawSlot);
 
 impl Recipient for VerbatimSlot {
-    fn seal(&self, _: &FileKey, _: &HeaderNonce) -> coffer::Result<RawSlot> {
+    fn seal(&self, _: &FileKey, _: coffer::FileBinding<'_>) -> coffer::Result<RawSlot> {
         Ok(self.0.clone())
     }
 }

@@ -130,7 +130,7 @@ fn the_caps_of_every_slot_are_checked_before_any_slot_is_judged_runnable() {
 struct Verbatim(RawSlot);
 
 impl Recipient for Verbatim {
-    fn seal(&self, _: &coffer::FileKey, _: &coffer::HeaderNonce) -> Result<RawSlot, Error> {
+    fn seal(&self, _: &coffer::FileKey, _: coffer::FileBinding<'_>) -> Result<RawSlot, Error> {
         Ok(self.0.clone())
     }
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use coffer::internals::stream::PREFIX_LEN;
 use coffer::{
-    Decryptor, Encryptor, Error, FileKey, HeaderNonce, Identity, Limits, Passphrase,
-    PassphraseIdentity, PassphraseKey, PipelineOptions, RawSlot, Recipient, Slot, SymmetricKey,
+    Decryptor, Encryptor, Error, FileKey, Identity, Limits, Passphrase, PassphraseIdentity,
+    PassphraseKey, PipelineOptions, RawSlot, Recipient, Slot, SymmetricKey,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -294,7 +294,7 @@ fn check_credential_sets(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
 struct VerbatimSlot(RawSlot);
 
 impl Recipient for VerbatimSlot {
-    fn seal(&self, _: &FileKey, _: &HeaderNonce) -> coffer::Result<RawSlot> {
+    fn seal(&self, _: &FileKey, _: coffer::FileBinding<'_>) -> coffer::Result<RawSlot> {
         Ok(self.0.clone())
     }
 }

@@ -8,7 +8,7 @@ use bech32::primitives::decode::CheckedHrpstring;
 use bech32::{Bech32, Hrp};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::{CommittedWrap, Identity, Recipient, Slot};
+use super::{CommittedWrap, FileBinding, Identity, Recipient, Slot};
 use crate::error::{Error, Result};
 use crate::format::RawSlot;
 use crate::keys::{fill_random, FileKey, HeaderNonce, SlotKeys, LABEL_KEY_FILE_SLOT};
@@ -131,9 +131,9 @@ impl SymmetricKey {
 }
 
 impl Recipient for SymmetricKey {
-    fn seal(&self, file_key: &FileKey, header_nonce: &HeaderNonce) -> Result<RawSlot> {
+    fn seal(&self, file_key: &FileKey, file: FileBinding<'_>) -> Result<RawSlot> {
         let mut body = Vec::with_capacity(BODY_LEN);
-        CommittedWrap::seal(&self.slot_keys(header_nonce), file_key).encode_into(&mut body);
+        CommittedWrap::seal(&self.slot_keys(file.header_nonce), file_key).encode_into(&mut body);
         Ok(RawSlot {
             slot_type: SLOT_TYPE,
             body,
@@ -142,9 +142,9 @@ impl Recipient for SymmetricKey {
 }
 
 impl Identity for SymmetricKey {
-    fn open(&self, slot: &Slot, header_nonce: &HeaderNonce) -> Result<Option<FileKey>> {
+    fn open(&self, slot: &Slot, file: FileBinding<'_>) -> Result<Option<FileKey>> {
         match slot {
-            Slot::KeyFile(slot) => slot.wrap.open(&self.slot_keys(header_nonce)),
+            Slot::KeyFile(slot) => slot.wrap.open(&self.slot_keys(file.header_nonce)),
             _ => Ok(None),
         }
     }
@@ -216,16 +216,26 @@ mod tests {
     fn a_slot_opens_with_its_key_only() {
         let key = SymmetricKey::generate();
         let file_key = FileKey::from_bytes([9; 32]);
-        let slot = Slot::decode(&key.seal(&file_key, &[1; 32]).unwrap()).unwrap();
+        let slot = Slot::decode(
+            &key.seal(&file_key, FileBinding::without_context(&[1; 32]))
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(
-            key.open(&slot, &[1; 32]).unwrap().unwrap().expose(),
+            key.open(&slot, FileBinding::without_context(&[1; 32]))
+                .unwrap()
+                .unwrap()
+                .expose(),
             file_key.expose()
         );
         assert!(SymmetricKey::generate()
-            .open(&slot, &[1; 32])
+            .open(&slot, FileBinding::without_context(&[1; 32]))
             .unwrap()
             .is_none());
-        assert!(key.open(&slot, &[2; 32]).unwrap().is_none());
+        assert!(key
+            .open(&slot, FileBinding::without_context(&[2; 32]))
+            .unwrap()
+            .is_none());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use zeroize::Zeroizing;
 
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::format::RawSlot;
 use crate::keys::{FileKey, HeaderNonce, SlotKeys, CHECK_LEN, FILE_KEY_LEN};
@@ -19,13 +20,33 @@ use crate::keys::{FileKey, HeaderNonce, SlotKeys, CHECK_LEN, FILE_KEY_LEN};
 /// A wrapped file key: AES-256-GCM ciphertext and tag.
 pub const WRAPPED_KEY_LEN: usize = FILE_KEY_LEN + 16;
 
+/// What every slot of one file is bound to, besides its credential: the file's header
+/// nonce (so a slot lifted into another file does not open there) and its context.
+#[derive(Debug, Clone, Copy)]
+pub struct FileBinding<'a> {
+    /// The header nonce, fresh for every file.
+    pub header_nonce: &'a HeaderNonce,
+    /// The file's encryption context, empty for most files.
+    pub context: &'a Context,
+}
+
+impl<'a> FileBinding<'a> {
+    /// A file with no context: every file until contexts, and most files after.
+    pub fn without_context(header_nonce: &'a HeaderNonce) -> Self {
+        FileBinding {
+            header_nonce,
+            context: Context::EMPTY,
+        }
+    }
+}
+
 /// Something a new file's key can be wrapped for: it makes one slot.
 pub trait Recipient: Send + Sync {
-    /// Wraps `file_key` into a new slot bound to this file's header nonce.
+    /// Wraps `file_key` into a new slot bound to this file.
     ///
     /// # Errors
     /// Whatever stops the slot from being made (a key service refusing, say).
-    fn seal(&self, file_key: &FileKey, header_nonce: &HeaderNonce) -> Result<RawSlot>;
+    fn seal(&self, file_key: &FileKey, file: FileBinding<'_>) -> Result<RawSlot>;
 }
 
 /// A credential that may open slots of its type.
@@ -46,7 +67,7 @@ pub trait Identity: Send + Sync {
     /// # Errors
     /// [`Error::HeaderAuthentication`] when the slot's check value matched but its
     /// wrapped key did not authenticate: the slot was tampered with.
-    fn open(&self, slot: &Slot, header_nonce: &HeaderNonce) -> Result<Option<FileKey>>;
+    fn open(&self, slot: &Slot, file: FileBinding<'_>) -> Result<Option<FileKey>>;
 }
 
 /// A slot decoded according to its type. Only non-secret fields are visible.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use super::{CommittedWrap, Identity, Recipient, Slot};
+use super::{CommittedWrap, FileBinding, Identity, Recipient, Slot};
 use crate::error::{Error, Result};
 use crate::format::RawSlot;
 use crate::kdf::{KdfParams, Limits, OUTPUT_LEN, SALT_LEN};
@@ -133,11 +133,11 @@ impl PassphraseKey {
 }
 
 impl Recipient for PassphraseKey {
-    fn seal(&self, file_key: &FileKey, header_nonce: &HeaderNonce) -> Result<RawSlot> {
+    fn seal(&self, file_key: &FileKey, file: FileBinding<'_>) -> Result<RawSlot> {
         let slot = PassphraseSlot {
             params: self.params,
             salt: self.salt,
-            wrap: CommittedWrap::seal(&self.slot_keys(header_nonce), file_key),
+            wrap: CommittedWrap::seal(&self.slot_keys(file.header_nonce), file_key),
         };
         Ok(slot.encode())
     }
@@ -261,12 +261,12 @@ impl Identity for PassphraseIdentity {
         Ok(())
     }
 
-    fn open(&self, slot: &Slot, header_nonce: &HeaderNonce) -> Result<Option<FileKey>> {
+    fn open(&self, slot: &Slot, file: FileBinding<'_>) -> Result<Option<FileKey>> {
         let Slot::Passphrase(slot) = slot else {
             return Ok(None);
         };
         let key = self.key_for(slot.params, slot.salt)?;
-        slot.wrap.open(&key.slot_keys(header_nonce))
+        slot.wrap.open(&key.slot_keys(file.header_nonce))
     }
 }
 
@@ -283,15 +283,26 @@ mod tests {
         let pass = Passphrase::new(b"pw".to_vec());
         let key = PassphraseKey::generate(&pass, tiny(), &Limits::default()).unwrap();
         let file_key = FileKey::from_bytes([5; 32]);
-        let raw = key.seal(&file_key, &[2; 32]).unwrap();
+        let raw = key
+            .seal(&file_key, FileBinding::without_context(&[2; 32]))
+            .unwrap();
         let slot = Slot::decode(&raw).unwrap();
         let right = PassphraseIdentity::new(pass, Limits::default());
-        let opened = right.open(&slot, &[2; 32]).unwrap().unwrap();
+        let opened = right
+            .open(&slot, FileBinding::without_context(&[2; 32]))
+            .unwrap()
+            .unwrap();
         assert_eq!(opened.expose(), file_key.expose());
         let wrong = PassphraseIdentity::new(Passphrase::new(b"other".to_vec()), Limits::default());
-        assert!(wrong.open(&slot, &[2; 32]).unwrap().is_none());
+        assert!(wrong
+            .open(&slot, FileBinding::without_context(&[2; 32]))
+            .unwrap()
+            .is_none());
         // Another file's nonce: the check value no longer matches.
-        assert!(right.open(&slot, &[3; 32]).unwrap().is_none());
+        assert!(right
+            .open(&slot, FileBinding::without_context(&[3; 32]))
+            .unwrap()
+            .is_none());
     }
 
     #[test]
