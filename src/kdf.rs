@@ -45,9 +45,20 @@ pub const MAX_LANES: u32 = 16;
 /// that a batch derived its passphrase key once.
 static DERIVATIONS: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    /// The same count for the calling thread alone: a derivation runs on the thread that
+    /// asks for it, so tests can count their own while other tests derive in parallel.
+    static DERIVATIONS_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// How many Argon2id derivations this process has run.
 pub fn derivation_count() -> u64 {
     DERIVATIONS.load(Ordering::Relaxed)
+}
+
+/// How many Argon2id derivations the calling thread has run.
+pub fn derivations_on_this_thread() -> u64 {
+    DERIVATIONS_HERE.with(std::cell::Cell::get)
 }
 
 /// Argon2id cost parameters as stored in a passphrase slot.
@@ -242,6 +253,7 @@ impl KdfParams {
                 _ => Error::InvalidHeader("Argon2id rejected its inputs"),
             })?;
         DERIVATIONS.fetch_add(1, Ordering::Relaxed);
+        DERIVATIONS_HERE.with(|count| count.set(count.get() + 1));
         Ok(out)
     }
 }

@@ -1,12 +1,10 @@
 //! End-to-end tests of key files, several credentials per file and `coffer rekey`
 //! (issue "Keys I"), through the real binary.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use common::*;
+use crate::common::*;
 
 /// `coffer keygen --symmetric -o NAME`, asserting success.
 fn keygen(fx: &Fx, name: &str) {

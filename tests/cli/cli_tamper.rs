@@ -13,13 +13,11 @@
 //! - header MAC, payload salt/commitment, chunks, truncation, trailing data -> 4;
 //! - magic, version, flags, reserved, lengths, counts -> 5.
 
-mod common;
-
 use std::fs;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Plaintext of two full chunks and a 5000-byte final chunk.

@@ -1,15 +1,13 @@
 //! Directory trees (`-r`, `--output-dir`, `--follow-symlinks`, `--delete-source`), one
 //! Argon2id derivation per batch, and the JSON lines (`--json`, `--report`).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The non-UTF-8 file name used in trees.

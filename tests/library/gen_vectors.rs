@@ -1,13 +1,13 @@
 //! The test-vector generator (tests/vectors/README.md describes what it writes).
 //!
-//! `cargo test --test gen_vectors` regenerates every vector in memory and asserts that
+//! `cargo test --test library gen_vectors` regenerates every vector in memory and asserts that
 //! the checked-in files under `tests/vectors/` are byte-for-byte what it produces, which
 //! proves the generator (and the library's deterministic encryption) is reproducible.
-//! `COFFER_REGENERATE_VECTORS=1 cargo test --test gen_vectors` rewrites the files.
+//! `COFFER_REGENERATE_VECTORS=1 cargo test --test library gen_vectors` rewrites the files.
 //!
 //! All randomness is fixed: every secret, nonce and salt is a SHA-256 of a label and the
 //! name of the file it belongs to. Expected outcomes are written down by hand below, from
-//! the format's rules, not recorded from the library: `tests/vectors.rs` checks the
+//! the format's rules, not recorded from the library: `tests/library/vectors.rs` checks the
 //! library against them.
 
 use std::io::Write;
@@ -1247,7 +1247,7 @@ fn render() -> (Vec<(String, Vec<u8>)>, String) {
         .collect();
     let index = json!({
         "format": "coffer test vectors v1",
-        "generator": "tests/gen_vectors.rs",
+        "generator": "tests/library/gen_vectors.rs",
         "chunk_size": CHUNK,
         "kdf_for_all_slots": {"memory_kib": KDF.memory_kib, "passes": KDF.passes, "lanes": KDF.lanes},
         "vectors": vectors.iter().map(Vector::to_json).collect::<Vec<_>>(),
@@ -1277,7 +1277,7 @@ fn vectors_are_reproducible() {
         return;
     }
     let hint =
-        "run `COFFER_REGENERATE_VECTORS=1 cargo test --test gen_vectors` if the change is intended";
+        "run `COFFER_REGENERATE_VECTORS=1 cargo test --test library gen_vectors` if the change is intended";
     let on_disk = std::fs::read_to_string(dir.join("vectors.json"))
         .unwrap_or_else(|e| panic!("tests/vectors/vectors.json: {e}; {hint}"));
     assert!(

@@ -7,14 +7,12 @@
 //! src/cli/hooks.rs) while the test changes the file system, then continues. Those tests
 //! are in `mod races` and need the feature.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use common::*;
+use crate::common::*;
 
 /// Decrypts `ct` to stdout and returns the plaintext (asserting success).
 #[track_caller]

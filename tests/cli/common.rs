@@ -1,4 +1,4 @@
-//! Shared helpers for the end-to-end tests of the `coffer` binary (tests/cli_*.rs).
+//! Shared helpers for the end-to-end tests of the `coffer` binary (tests/cli/).
 //!
 //! Every test owns one `Fx` (one temporary directory); the binary runs with that
 //! directory as its working directory, a timeout, and no passphrase variables inherited.

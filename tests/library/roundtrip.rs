@@ -2,7 +2,7 @@
 //! sizes where the chunking can go wrong, with every write and read step size, plus
 //! proptest round trips with arbitrary split points.
 
-mod fixtures;
+use crate::fixtures;
 use fixtures::plaintext;
 
 use std::io::{Read, Write};

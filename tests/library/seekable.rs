@@ -2,7 +2,7 @@
 //! slice, seeks from every origin work, tampering fails exactly the reads that touch it,
 //! and a read fetches only the chunks it covers.
 
-mod fixtures;
+use crate::fixtures;
 use fixtures::plaintext;
 
 use std::io::{self, Read, Seek, SeekFrom, Write};

@@ -6,8 +6,6 @@
 //! left, that the input is untouched, and that the error names the right file. Tests that
 //! need root (mounts, loop devices) print why and pass when they cannot run.
 
-mod common;
-
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -15,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 // ---------------------------------------------------------------------------------------
 // Helpers

@@ -1,13 +1,11 @@
 //! Runs docs/examples/backup.sh and restore.sh end to end, with the upload and download
 //! commands replaced by `cp` into a local "bucket" directory.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -2,15 +2,13 @@
 //! man pages, passphrase sources that refuse what they would otherwise cut, a report
 //! that survives Ctrl-C, the restore script on unusual names, and the small rough edges.
 
-mod common;
-
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn repo_file(rel: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);

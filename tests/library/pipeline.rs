@@ -2,7 +2,7 @@
 //! for fixed parts, and each decrypts what the other wrote, at every thread count and at
 //! the sizes around pipeline batch boundaries.
 
-mod fixtures;
+use crate::fixtures;
 use fixtures::plaintext;
 
 use std::io::{self, IoSlice, Read, Write};

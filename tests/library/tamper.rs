@@ -3,7 +3,7 @@
 //! authenticated: the streaming reader stops at the last good chunk, the pipeline at the
 //! last good batch.
 
-mod fixtures;
+use crate::fixtures;
 use fixtures::plaintext;
 
 use std::io;

@@ -2,15 +2,13 @@
 //! round trips in file and stdin/stdout modes, passphrase sources, refusals, output
 //! safety, exit codes, and the auxiliary commands (help, completions, man).
 
-mod common;
-
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Plaintext sizes around the 16 KiB chunk boundary, plus a multi-MiB file.
@@ -398,7 +396,7 @@ fn passphrase_env_encrypts_for_a_passphrase_file_with_crlf_and_extra_lines() {
         .args(SMALL_KDF)
         .arg("f");
     run(&mut cmd).expect(0);
-    // One trailing "\r\n" stripped (a second line is refused: tests/cli_newcomer.rs).
+    // One trailing "\r\n" stripped (a second line is refused: tests/cli/cli_newcomer.rs).
     fx.passfile_with("crlf", "s3cret pass\r\n");
     fx.run([
         "decrypt",

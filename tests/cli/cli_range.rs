@@ -1,11 +1,9 @@
 //! `decrypt --range` (random access) and `inspect` (text, `--json`,
 //! `--ciphertext-range`), checked against the plaintext and the spec's formulas.
 
-mod common;
-
 use std::fs;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Three full chunks and a 1234-byte final chunk.

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use coffer::{Decryptor, Encryptor, FileKey, PassphraseKey, PipelineOptions};
 use proptest::prelude::*;
 
-mod fixtures;
+use crate::fixtures;
 
 const FILE_KEY: [u8; 32] = [0x61; 32];
 
