@@ -730,6 +730,22 @@ mod tests {
     }
 
     #[test]
+    fn a_full_chunk_is_never_a_final_chunk() {
+        // Callers never hand `open_final` a full-length segment, so only this test keeps
+        // the guard honest: a final chunk is shorter than a full one, or the file would
+        // have two encodings (and a truncated file would open).
+        let (c, _) = cipher();
+        let mut chunk = vec![3u8; ENCRYPTED_CHUNK_SIZE];
+        c.seal(4, &mut chunk, CHUNK_SIZE).unwrap();
+        let mut copy = chunk.clone();
+        assert_eq!(c.open(4, &mut copy).unwrap(), CHUNK_SIZE);
+        assert!(matches!(
+            c.open_final(4, &mut chunk),
+            Err(Error::ChunkAuthentication { index: 4 })
+        ));
+    }
+
+    #[test]
     fn refuses_counter_at_two_to_the_38() {
         let (c, _) = cipher();
         let mut buf = [0u8; TAG_LEN];
