@@ -249,7 +249,9 @@ fn rekey_file(
         let mut recipients: Vec<&dyn Recipient> =
             carried.iter().map(|r| r.as_recipient()).collect();
         recipients.extend(added);
-        let encryptor = Encryptor::new(&recipients)?;
+        // The new file keeps the context: rekey changes who opens a file, not where it
+        // belongs.
+        let encryptor = Encryptor::with_context(&recipients, decryptor.context().clone())?;
         let reader = decryptor.into_reader(&file_key)?;
         let mut options = PipelineOptions::with_threads(threads);
         options.cancel = Some(cancel_flag());
