@@ -317,7 +317,7 @@ mod tests {
         assert_eq!(c.encoded_len(), c.encode().len());
         let mut block = c.encode();
         block.extend_from_slice(b"slots follow");
-        assert_eq!(Context::decode_prefix(&block), Ok((c, 17)));
+        assert_eq!(Context::decode_prefix(&block), Ok((c, 16)));
         assert!(Context::new().encode().is_empty());
     }
 
