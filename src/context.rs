@@ -129,17 +129,17 @@ impl Context {
             return Ok(());
         }
         let keys = |pick: &dyn Fn(&str) -> bool, from: &Context| -> Vec<String> {
-            from.pairs
-                .keys()
-                .filter(|key| pick(key))
-                .cloned()
-                .collect()
+            from.pairs.keys().filter(|key| pick(key)).cloned().collect()
         };
         Err(Error::ContextMismatch(Box::new(ContextMismatch {
             missing: keys(&|key| !self.pairs.contains_key(key), expected),
             unexpected: keys(&|key| !expected.pairs.contains_key(key), self),
             different: keys(
-                &|key| expected.get(key).is_some_and(|value| value != &self.pairs[key]),
+                &|key| {
+                    expected
+                        .get(key)
+                        .is_some_and(|value| value != &self.pairs[key])
+                },
                 self,
             ),
         })))
@@ -313,7 +313,10 @@ mod tests {
     #[test]
     fn encoding_is_sorted_and_round_trips() {
         let c = context(&[("b", "2"), ("a", "1=x")]);
-        assert_eq!(c.encode(), b"\x00\x02\x00\x01a\x00\x031=x\x00\x01b\x00\x012".to_vec());
+        assert_eq!(
+            c.encode(),
+            b"\x00\x02\x00\x01a\x00\x031=x\x00\x01b\x00\x012".to_vec()
+        );
         assert_eq!(c.encoded_len(), c.encode().len());
         let mut block = c.encode();
         block.extend_from_slice(b"slots follow");
@@ -357,11 +360,19 @@ mod tests {
     fn limits_hold_at_the_edges() {
         let many = (0..MAX_PAIRS).map(|i| (format!("k{i:02}"), "v".to_owned()));
         let full = Context::from_pairs(many).unwrap();
-        assert!(full.clone().insert("z", "v").unwrap_err().to_string().contains("64"));
+        assert!(full
+            .clone()
+            .insert("z", "v")
+            .unwrap_err()
+            .to_string()
+            .contains("64"));
         let (decoded, used) = Context::decode_prefix(&full.encode()).unwrap();
         assert_eq!((decoded, used), (full.clone(), full.encoded_len()));
         let big = (0..2).map(|i| (format!("k{i}"), "v".repeat(MAX_VALUE_LEN)));
-        assert!(Context::from_pairs(big).unwrap_err().to_string().contains("2048"));
+        assert!(Context::from_pairs(big)
+            .unwrap_err()
+            .to_string()
+            .contains("2048"));
     }
 
     #[test]
