@@ -316,6 +316,69 @@ mod tests {
         );
     }
 
+    fn with_context() -> Header {
+        let context = Context::from_pairs([("host", "db1")]).unwrap();
+        let slot = RawSlot {
+            slot_type: 2,
+            body: vec![7; 80],
+        };
+        Header::encode_with_context([2; 32], context, vec![slot], |_| [9; MAC_LEN]).unwrap()
+    }
+
+    #[test]
+    fn a_context_block_sits_before_the_slots_under_its_flag() {
+        let header = with_context();
+        let bytes = header.as_bytes();
+        assert_eq!(bytes[9], FLAG_CONTEXT);
+        assert_eq!(header.context_block(), b"\x00\x01\x00\x04host\x00\x03db1");
+        assert_eq!(&bytes[FIXED_LEN..FIXED_LEN + 13], header.context_block());
+        assert_eq!(bytes[FIXED_LEN + 13], 2, "the slot follows the block");
+        assert_eq!(header.len(), FIXED_LEN + 13 + 84 + MAC_LEN);
+        let parsed = Header::read_from(&mut &bytes[..]).unwrap();
+        assert_eq!(parsed, header);
+        assert_eq!(parsed.context().get("host"), Some("db1"));
+        // No context: no flag, no block, the bytes of `encode`.
+        let plain = sample();
+        assert_eq!(plain.as_bytes()[9], 0);
+        assert!(plain.context().is_empty() && plain.context_block().is_empty());
+    }
+
+    #[test]
+    fn only_the_context_flag_is_defined() {
+        for bit in (0..8).map(|i| 1u8 << i).filter(|&b| b != FLAG_CONTEXT) {
+            for header in [sample(), with_context()] {
+                let mut bytes = header.as_bytes().to_vec();
+                bytes[9] |= bit;
+                let err = Header::read_from(&mut &bytes[..]).unwrap_err();
+                assert!(
+                    err.to_string().contains("reserved flags"),
+                    "bit {bit:#04x}: {err}"
+                );
+            }
+        }
+        // The flag toggled either way leaves a header that does not parse.
+        for header in [sample(), with_context()] {
+            let mut bytes = header.as_bytes().to_vec();
+            bytes[9] ^= FLAG_CONTEXT;
+            assert!(Header::read_from(&mut &bytes[..]).is_err());
+        }
+    }
+
+    #[test]
+    fn the_context_counts_toward_the_header_length() {
+        let big = Context::from_pairs((0..2).map(|i| (format!("k{i}"), "v".repeat(1000)))).unwrap();
+        let slot = |len| RawSlot {
+            slot_type: 1,
+            body: vec![0; len],
+        };
+        let room = MAX_HEADER_LEN - FIXED_LEN - big.encoded_len() - SLOT_PREFIX_LEN - MAC_LEN;
+        let mac = |_: &[u8]| [0; MAC_LEN];
+        let fits = Header::encode_with_context([0; 32], big.clone(), vec![slot(room)], mac);
+        assert_eq!(fits.unwrap().len(), MAX_HEADER_LEN);
+        let over = Header::encode_with_context([0; 32], big, vec![slot(room + 1)], mac);
+        assert!(matches!(over, Err(Error::HeaderTooLarge { .. })));
+    }
+
     #[test]
     fn every_framing_byte_is_checked() {
         let header = sample();

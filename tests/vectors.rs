@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use coffer::internals::stream::PREFIX_LEN;
 use coffer::{
-    Context, Decryptor, Encryptor, Error, FileKey, Identity, Limits, Passphrase, PassphraseIdentity,
-    PassphraseKey, PipelineOptions, RawSlot, Recipient, Slot, SymmetricKey,
+    Context, Decryptor, Encryptor, Error, FileKey, Identity, Limits, Passphrase,
+    PassphraseIdentity, PassphraseKey, PipelineOptions, RawSlot, Recipient, Slot, SymmetricKey,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -394,7 +394,9 @@ fn check_reencrypts(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
         .unwrap();
     let context = recorded_context(v);
     if header.context() != &context {
-        problems.push(format!("{name}: the header's context is not the recorded one"));
+        problems.push(format!(
+            "{name}: the header's context is not the recorded one"
+        ));
     }
     let remake = || {
         Encryptor::from_parts_in_context(
