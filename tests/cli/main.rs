@@ -4,6 +4,7 @@
 mod common;
 
 mod cli_backup_script;
+mod cli_context;
 mod cli_encrypt;
 mod cli_faults;
 mod cli_keys;

@@ -4,6 +4,7 @@
 mod fixtures;
 
 mod backends;
+mod context;
 mod gen_vectors;
 mod hostile_headers;
 mod key_files;
