@@ -10,6 +10,7 @@ mod hostile_headers;
 mod key_files;
 mod mutations;
 mod pipeline;
+mod recipients;
 mod roundtrip;
 mod secrets;
 mod seekable;

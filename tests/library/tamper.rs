@@ -22,6 +22,14 @@ use coffer::{
 };
 use hmac::{KeyInit, Mac};
 
+/// Slot types this reader knows besides the passphrase (FORMAT.md, "Slot types"): a
+/// passphrase body flipped to one of them has the wrong length for it.
+const KNOWN_SLOT_TYPES: [u8; 3] = [
+    coffer::internals::slots::keyfile::SLOT_TYPE,
+    coffer::internals::slots::x25519::SLOT_TYPE,
+    coffer::internals::slots::hybrid::SLOT_TYPE,
+];
+
 const FILE_KEY: [u8; 32] = [0x61; 32];
 const HEADER_NONCE: [u8; 32] = [0x62; 32];
 const PAYLOAD_SALT: [u8; 24] = [0x63; 24];
@@ -283,7 +291,10 @@ fn a_flipped_bit_in_any_header_byte_is_refused_with_the_error_of_its_field() {
                         }
                     ),
                     _ if at == slot => {
-                        if SLOT_TYPE_PASSPHRASE ^ bit == 0 {
+                        let flipped = SLOT_TYPE_PASSPHRASE ^ bit;
+                        // Type 0 is reserved; a known type must have its own body length,
+                        // which a passphrase body never has.
+                        if flipped == 0 || KNOWN_SLOT_TYPES.contains(&flipped) {
                             matches!(err, Error::InvalidHeader(_))
                         } else {
                             matches!(
