@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 seconds="${1:-20}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(header decrypt_stream decrypt_seekable decrypt_pipeline)
+[ ${#targets[@]} -gt 0 ] || targets=(header credentials decrypt_stream decrypt_seekable decrypt_pipeline)
 ./seed.sh
 toolchain="+${COFFER_FUZZ_TOOLCHAIN:-nightly}"
 flags=("$toolchain" fuzz run -O -s none)

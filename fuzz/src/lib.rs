@@ -219,21 +219,27 @@ pub fn releasable(original: &[u8], damaged: &[u8], chunks_offset: usize) -> usiz
 pub fn header_framing_is_canonical(raw: &[u8]) -> bool {
     const FIXED: usize = 48;
     const MAC: usize = 32;
-    if raw.len() < FIXED + 4 + MAC || raw.len() > 4096 {
+    if raw.len() < FIXED + 4 + MAC || raw.len() > 65535 {
         return false;
     }
     let declared = usize::from(u16::from_be_bytes([raw[10], raw[11]]));
     let slot_count = usize::from(raw[12]);
     if &raw[..8] != b"\x89coffer\n"
         || raw[8] != 1
-        || raw[9] != 0
+        || (raw[9] != 0 && raw[9] != 0x02)
         || declared != raw.len()
-        || !(1..=16).contains(&slot_count)
+        || !(1..=64).contains(&slot_count)
         || raw[13..16] != [0, 0, 0]
     {
         return false;
     }
     let mut slots = &raw[FIXED..raw.len() - MAC];
+    if raw[9] == 0x02 {
+        match context_block_len(slots) {
+            Some(len) => slots = &slots[len..],
+            None => return false,
+        }
+    }
     for _ in 0..slot_count {
         let [slot_type, reserved, len_hi, len_lo, ..] = *slots else {
             return false;
@@ -242,23 +248,84 @@ pub fn header_framing_is_canonical(raw: &[u8]) -> bool {
         if slot_type == 0 || reserved != 0 || slots.len() < 4 + body_len {
             return false;
         }
-        // A passphrase slot: Argon2id m, t, p (12), salt (16), check (32), wrapped key (48).
-        if slot_type == 1 && body_len != 108 {
-            return false;
-        }
-        // A key-file slot: check (32), wrapped key (48).
-        if slot_type == 2 && body_len != 80 {
-            return false;
+        if let Some(required) = fixed_body_len(slot_type) {
+            if body_len != required {
+                return false;
+            }
         }
         slots = &slots[4 + body_len..];
     }
     slots.is_empty()
 }
 
+/// The body length FORMAT.md fixes for a slot type ("Slot types"), if it fixes one.
+fn fixed_body_len(slot_type: u8) -> Option<usize> {
+    match slot_type {
+        // Argon2id m, t, p (12), salt (16), check (32), wrapped key (48).
+        0x01 => Some(108),
+        // check (32), wrapped key (48).
+        0x02 => Some(80),
+        // ephemeral share (32), check (32), wrapped key (48).
+        0x10 => Some(112),
+        // X-Wing ciphertext (1120), check (32), wrapped key (48).
+        0x11 => Some(1200),
+        _ => None,
+    }
+}
+
+/// Slot types whose every body of the right length a reader accepts: a canonical header
+/// made only of these must parse.
+pub fn is_fixed_layout_type(slot_type: u8) -> bool {
+    fixed_body_len(slot_type).is_some()
+}
+
+/// The length of a canonical context block at the start of `bytes` (FORMAT.md, "Context",
+/// "The block"), or `None` when it breaks a rule.
+fn context_block_len(bytes: &[u8]) -> Option<usize> {
+    let field = |at: usize| -> Option<usize> {
+        let b = bytes.get(at..at + 2)?;
+        Some(usize::from(u16::from_be_bytes([b[0], b[1]])))
+    };
+    let text_ok = |b: &[u8]| {
+        std::str::from_utf8(b).is_ok_and(|t| !t.chars().any(|c| c.is_control()))
+    };
+    let pairs = field(0)?;
+    if !(1..=64).contains(&pairs) {
+        return None;
+    }
+    let mut at = 2;
+    let mut previous: Option<&[u8]> = None;
+    for _ in 0..pairs {
+        let key_len = field(at)?;
+        let key = bytes.get(at + 2..at + 2 + key_len)?;
+        at += 2 + key_len;
+        let value_len = field(at)?;
+        let value = bytes.get(at + 2..at + 2 + value_len)?;
+        at += 2 + value_len;
+        let lower = key.to_ascii_lowercase();
+        if !(1..=256).contains(&key_len)
+            || !(1..=1024).contains(&value_len)
+            || !text_ok(key)
+            || !text_ok(value)
+            || key.contains(&b'=')
+            || lower.starts_with(b"coffer:")
+            || lower.starts_with(b"aws:")
+            || previous.is_some_and(|p| p >= key)
+        {
+            return None;
+        }
+        previous = Some(key);
+    }
+    (at <= 2048).then_some(at)
+}
+
 /// The slot types of a canonically framed header, in order.
 pub fn slot_types(raw: &[u8]) -> Vec<u8> {
     let mut types = Vec::new();
     let mut at = 48;
+    if raw[9] == 0x02 {
+        at += context_block_len(&raw[48..]).expect("a canonical header");
+    }
     for _ in 0..raw[12] {
         types.push(raw[at]);
         at += 4 + usize::from(u16::from_be_bytes([raw[at + 2], raw[at + 3]]));
