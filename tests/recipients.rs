@@ -517,3 +517,35 @@ fn keys_made_by_typage_derive_the_same_recipients() {
     }
     assert_eq!(checked, [4, 4], "typage printed 4 keys of each type");
 }
+
+// ---- The X-Wing draft's own vectors ----
+
+/// tests/vectors/xwing/README.md says where they come from.
+#[test]
+fn x_wing_matches_the_drafts_vectors() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/xwing/test-vectors.json");
+    let vectors: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let vectors = vectors.as_array().unwrap();
+    assert_eq!(vectors.len(), 3);
+    let field = |v: &serde_json::Value, name: &str| hex::decode(v[name].as_str().unwrap()).unwrap();
+    for v in vectors {
+        let seed: [u8; 32] = field(v, "sk").try_into().unwrap();
+        let identity = HybridIdentity::from_seed(seed.into());
+        assert_eq!(identity.recipient().to_bytes().to_vec(), field(v, "pk"));
+
+        let eseed: [u8; 64] = field(v, "eseed").try_into().unwrap();
+        let recipient = identity.recipient();
+        let file = file_for(&[&recipient.for_test_vectors(eseed)]);
+        let body = &file[BODY..BODY + hybrid::BODY_LEN];
+        assert_eq!(&body[..hybrid::CIPHERTEXT_LEN], &field(v, "ct")[..]);
+        // wrap key || check = HKDF-SHA-256(ss, salt = header nonce, "coffer.v1 X-Wing slot")
+        let mut okm = [0u8; 64];
+        Hkdf::<Sha256>::new(Some(&NONCE), &field(v, "ss"))
+            .expand(b"coffer.v1 X-Wing slot", &mut okm)
+            .unwrap();
+        let check = &body[hybrid::CIPHERTEXT_LEN..hybrid::CIPHERTEXT_LEN + 32];
+        assert_eq!(check, &okm[32..]);
+        assert_eq!(open(&identity, &file).unwrap(), PLAINTEXT);
+    }
+}
