@@ -549,3 +549,44 @@ fn x_wing_matches_the_drafts_vectors() {
         assert_eq!(open(&identity, &file).unwrap(), PLAINTEXT);
     }
 }
+
+/// FORMAT.md, "X25519 slot example", byte for byte.
+#[test]
+fn the_format_example_of_an_x25519_slot() {
+    let identity = X25519Identity::parse(
+        "COFFER-SECRET-KEY-1QQQSYQCYQ5RQWZQFPG9SCRGWPUGPZYSNZS23V9CCRYDPK8QARC0SXH424P",
+    )
+    .unwrap();
+    let age = X25519Identity::parse(
+        "AGE-SECRET-KEY-1QQQSYQCYQ5RQWZQFPG9SCRGWPUGPZYSNZS23V9CCRYDPK8QARC0SWRYDWG",
+    )
+    .unwrap();
+    let recipient = identity.recipient();
+    assert_eq!(age.recipient(), recipient);
+    assert_eq!(
+        recipient.to_string(),
+        "coffer13aqvttdk3ujkyjh9kg2w5an6dmy5mq5a84a4uxk3hfhnugfc9p0s2pjpre"
+    );
+    assert_eq!(
+        "age13aqvttdk3ujkyjh9kg2w5an6dmy5mq5a84a4uxk3hfhnugfc9p0sy5p2wh"
+            .parse::<X25519Recipient>()
+            .unwrap(),
+        recipient
+    );
+    let bytes = |start: u8| -> [u8; 32] { std::array::from_fn(|i| start + i as u8) };
+    let slot = recipient
+        .for_test_vectors(bytes(32))
+        .seal(
+            &FileKey::from_bytes(bytes(96)),
+            coffer::FileBinding::without_context(&bytes(64)),
+        )
+        .unwrap();
+    assert_eq!(slot.slot_type, 0x10);
+    assert_eq!(
+        hex::encode(&slot.body),
+        "358072d6365880d1aeea329adf9121383851ed21a28e3b75e965d0d2cd166254\
+         e634bbcffe3be845adb89d26f5b74f30fd28a3adcaa274f744bd8040f958e81f\
+         92ac3d0d5e347b15c6c7769fdf408702f1f5a7639f00e93340d850c55f6ef06b\
+         194a5dd0af042fe63db2e20bff141f35"
+    );
+}
