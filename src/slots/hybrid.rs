@@ -144,7 +144,7 @@ impl HybridRecipient {
     /// A recipient that encapsulates with this fixed randomness, for deterministic test
     /// vectors. Never use it for real files: the randomness must be fresh.
     #[doc(hidden)]
-    pub fn for_test_vectors(&self, randomness: [u8; RANDOMNESS_LEN]) -> impl Recipient + '_ {
+    pub fn for_test_vectors(self, randomness: [u8; RANDOMNESS_LEN]) -> impl Recipient {
         FixedRandomness {
             recipient: self,
             randomness: Zeroizing::new(randomness),
@@ -152,12 +152,12 @@ impl HybridRecipient {
     }
 }
 
-struct FixedRandomness<'a> {
-    recipient: &'a HybridRecipient,
+struct FixedRandomness {
+    recipient: HybridRecipient,
     randomness: Zeroizing<[u8; RANDOMNESS_LEN]>,
 }
 
-impl Recipient for FixedRandomness<'_> {
+impl Recipient for FixedRandomness {
     fn seal(&self, file_key: &FileKey, file: FileBinding<'_>) -> Result<RawSlot> {
         Ok(self.recipient.seal_with(&self.randomness, file_key, file))
     }
