@@ -12,8 +12,12 @@ use std::time::Instant;
 use coffer::{Decryptor, Encryptor, KdfParams, Limits, PipelineOptions};
 use zeroize::Zeroizing;
 
-use super::args::{BatchArgs, DecryptArgs, EncryptArgs, RangeSpec, VerifyArgs, WriteArgs};
+use super::args::{
+    BatchArgs, DecryptArgs, EncryptArgs, IdentityArgs, RangeSpec, RecipientArgs, VerifyArgs,
+    WriteArgs,
+};
 use super::credentials::{Identities, Recipients};
+use super::recipients::looks_like_recipient;
 use super::error::{CliError, Kind};
 use super::hooks::{self, point};
 use super::output::{
@@ -42,13 +46,46 @@ pub fn encrypt(args: &EncryptArgs) -> i32 {
     if let Err(err) = check_kdf_flags(params, &limits) {
         return fail(&err);
     }
+    if let Err(err) = check_no_recipient_operand(&args.files) {
+        return fail(&err);
+    }
     run_batch(
         Mode::Encrypt,
         &args.files,
         Some(&args.write),
         &args.batch,
-        Some(params),
+        Keys::Encrypt {
+            recipients: &args.recipients,
+            params,
+        },
     )
+}
+
+/// What a run needs besides the shared credential flags: on encrypt the recipients and
+/// the cost of new passphrase slots, otherwise the identity files.
+#[derive(Clone, Copy)]
+enum Keys<'a> {
+    Encrypt {
+        recipients: &'a RecipientArgs,
+        params: KdfParams,
+    },
+    Open(&'a IdentityArgs),
+}
+
+/// age's `-r RECIPIENT` is `--recursive` here (as in zstd): a recipient string where a
+/// file name belongs gets a usage error that says so, not "no such file".
+fn check_no_recipient_operand(files: &[PathBuf]) -> Result<(), CliError> {
+    for file in files {
+        let text = file.to_string_lossy();
+        if looks_like_recipient(&text) && fs::symlink_metadata(file).is_err() {
+            return Err(CliError::usage(format!(
+                "{:?}... is a recipient, not an input file: coffer's -r means --recursive",
+                text.get(..12).unwrap_or(&text)
+            ))
+            .hint("give recipients with --recipient RECIPIENT or -R FILE"));
+        }
+    }
+    Ok(())
 }
 
 /// The floor and caps for new passphrase slots, as a usage error naming the flag.
@@ -90,13 +127,19 @@ pub fn decrypt(args: &DecryptArgs) -> i32 {
             &args.files,
             Some(&args.write),
             &args.batch,
-            None,
+            Keys::Open(&args.identities),
         ),
     }
 }
 
 pub fn verify(args: &VerifyArgs) -> i32 {
-    run_batch(Mode::Verify, &args.files, None, &args.batch, None)
+    run_batch(
+        Mode::Verify,
+        &args.files,
+        None,
+        &args.batch,
+        Keys::Open(&args.identities),
+    )
 }
 
 /// Prints a run-level error and returns its exit code.
@@ -126,7 +169,7 @@ fn run_batch(
     files: &[PathBuf],
     write: Option<&WriteArgs>,
     batch: &BatchArgs,
-    params: Option<KdfParams>,
+    keys: Keys<'_>,
 ) -> i32 {
     let started = Instant::now();
     install_signal_handler();
@@ -191,15 +234,32 @@ fn run_batch(
     let (mut recipients, mut identities) = (None, None);
     if !runnable.is_empty() {
         let credentials = &batch.credentials;
-        let obtained = match params {
+        let obtained = match keys {
             // One derivation for the whole run, whatever the file count.
-            Some(params) => Recipients::obtain(credentials, params, &limits).map(|r| {
-                if delete_source {
-                    identities = Some(r.as_identities(limits));
-                }
-                recipients = Some(r);
-            }),
-            None => Identities::obtain(credentials, limits).map(|i| identities = Some(i)),
+            Keys::Encrypt {
+                recipients: public,
+                params,
+            } => {
+                Recipients::obtain(credentials, public, params, &limits).and_then(|r| {
+                    if delete_source {
+                        identities = Some(r.as_identities(limits).ok_or_else(|| {
+                            CliError::usage(
+                                "--delete-source reads each output back before removing its \
+                                 source, and public-key recipients alone cannot read anything",
+                            )
+                            .hint(
+                                "add a --key-file or a passphrase as well, or remove the \
+                                 sources yourself once a restore with the identity worked",
+                            )
+                        })?);
+                    }
+                    recipients = Some(r);
+                    Ok(())
+                })
+            }
+            Keys::Open(files) => {
+                Identities::obtain(credentials, files, limits).map(|i| identities = Some(i))
+            }
         };
         if let Err(err) = obtained {
             return fail(&err);
@@ -755,6 +815,7 @@ fn decrypt_range(args: &DecryptArgs, range: RangeSpec) -> i32 {
         check_target(&input, Some(&meta), &target, args.write.force)?;
         let identities = Identities::obtain(
             &batch.credentials,
+            &args.identities,
             Limits {
                 max_memory_mib: batch.max_kdf_memory,
                 max_work_mib_passes: batch.max_kdf_work,
