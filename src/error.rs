@@ -92,8 +92,16 @@ pub enum Error {
     #[error("not a valid coffer key file: {0}")]
     InvalidKeyFile(&'static str),
 
+    /// A recipient string or a recipients file line is not a valid recipient.
+    #[error("not a valid recipient: {0}")]
+    InvalidRecipient(String),
+
+    /// An identity line is not a valid identity. The message never quotes the line.
+    #[error("not a valid identity: {0}")]
+    InvalidIdentity(String),
+
     /// A header to be written would not fit the format's limits.
-    #[error("{slots} slot(s) need a {bytes}-byte header; a header holds 1 to 16 slots and at most 4096 bytes")]
+    #[error("{slots} slot(s) need a {bytes}-byte header; a header holds 1 to {} slots and at most {} bytes", crate::format::MAX_SLOTS, crate::format::MAX_HEADER_LEN)]
     HeaderTooLarge {
         /// The slots asked for.
         slots: usize,
@@ -207,6 +215,8 @@ impl Error {
             Error::KdfBelowFloor { .. }
             | Error::KdfAboveCap { .. }
             | Error::InvalidKeyFile(_)
+            | Error::InvalidRecipient(_)
+            | Error::InvalidIdentity(_)
             | Error::HeaderTooLarge { .. }
             | Error::RangeOutOfBounds { .. } => ErrorKind::Usage,
             Error::Interrupted => ErrorKind::Interrupted,

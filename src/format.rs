@@ -22,10 +22,11 @@ pub const VERSION: u8 = 1;
 pub const FIXED_LEN: usize = 48;
 /// slot type (1) || reserved (1) || body length (2).
 pub const SLOT_PREFIX_LEN: usize = 4;
-/// At most this many slots.
-pub const MAX_SLOTS: usize = 16;
-/// No header is longer than this (bytes, MAC included).
-pub const MAX_HEADER_LEN: usize = 4096;
+/// At most this many slots: a team of 32 hybrid recipients and room to spare.
+pub const MAX_SLOTS: usize = 64;
+/// No header is longer than this (bytes, MAC included): the largest the 16-bit length
+/// field can say, enough for 54 hybrid slots (1204 bytes each).
+pub const MAX_HEADER_LEN: usize = 65535;
 /// The shortest header: fixed fields, one empty slot, the MAC.
 pub const MIN_HEADER_LEN: usize = FIXED_LEN + SLOT_PREFIX_LEN + MAC_LEN;
 
@@ -135,7 +136,7 @@ impl Header {
         }
         let slot_count = usize::from(raw[12]);
         if slot_count == 0 || slot_count > MAX_SLOTS {
-            return Err(Error::InvalidHeader("slot count must be 1 to 16"));
+            return Err(Error::InvalidHeader("slot count must be 1 to 64"));
         }
         if raw[13..16] != [0, 0, 0] {
             return Err(Error::InvalidHeader("reserved bytes are not zero"));

@@ -27,6 +27,11 @@ pub const WRAP_KEY_LEN: usize = 32;
 pub const LABEL_PASSPHRASE_SLOT: &[u8] = b"coffer.v1 passphrase slot";
 /// HKDF info for the wrap key and check value of a key-file slot.
 pub const LABEL_KEY_FILE_SLOT: &[u8] = b"coffer.v1 key file slot";
+/// HKDF info prefix for the wrap key and check value of an X25519 slot; the ephemeral
+/// share and the recipient's public key follow it in the info.
+pub const LABEL_X25519_SLOT: &[u8] = b"coffer.v1 X25519 slot";
+/// HKDF info for the wrap key and check value of an X-Wing (hybrid) slot.
+pub const LABEL_XWING_SLOT: &[u8] = b"coffer.v1 X-Wing slot";
 /// HKDF info for the header MAC key.
 pub const LABEL_HEADER_MAC: &[u8] = b"coffer.v1 header mac";
 

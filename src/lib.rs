@@ -56,8 +56,13 @@ pub use kdf::{KdfParams, Limits};
 pub use keys::{FileKey, HeaderNonce, Passphrase};
 pub use pipeline::{PipelineOptions, ProgressFn};
 pub use protocol::{Decryptor, Encryptor};
+pub use slots::hybrid::{HybridIdentity, HybridRecipient, HybridSlot};
 pub use slots::keyfile::{KeyFileSlot, SymmetricKey};
 pub use slots::passphrase::{PassphraseIdentity, PassphraseKey, PassphraseSlot};
+pub use slots::recipient_text::{
+    parse_identity_file, parse_recipients_file, AnyIdentity, AnyRecipient,
+};
+pub use slots::x25519::{X25519Identity, X25519Recipient, X25519Slot};
 pub use slots::{FileBinding, Identity, Recipient, Slot};
 pub use stream::{
     AeadBackend, DecryptReader, EncryptWriter, SeekableReader, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE,

@@ -5,8 +5,11 @@
 //! header stays syntax only ([`crate::format`]); [`crate::protocol`] asks every identity
 //! the caller offers to open every slot of its type.
 
+pub mod hybrid;
 pub mod keyfile;
 pub mod passphrase;
+pub mod recipient_text;
+pub mod x25519;
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
@@ -78,6 +81,10 @@ pub enum Slot {
     Passphrase(passphrase::PassphraseSlot),
     /// The file key wrapped under a key from a key file (type `0x02`).
     KeyFile(keyfile::KeyFileSlot),
+    /// The file key wrapped for an X25519 public key (type `0x10`).
+    X25519(x25519::X25519Slot),
+    /// The file key wrapped for an X-Wing (ML-KEM-768 + X25519) public key (type `0x11`).
+    Hybrid(hybrid::HybridSlot),
     /// A type this version does not know; the MAC still covers it, it never opens.
     Unknown {
         /// The type byte.
@@ -98,6 +105,8 @@ impl Slot {
                 Slot::Passphrase(passphrase::PassphraseSlot::decode(&raw.body)?)
             }
             keyfile::SLOT_TYPE => Slot::KeyFile(keyfile::KeyFileSlot::decode(&raw.body)?),
+            x25519::SLOT_TYPE => Slot::X25519(x25519::X25519Slot::decode(&raw.body)?),
+            hybrid::SLOT_TYPE => Slot::Hybrid(hybrid::HybridSlot::decode(&raw.body)?),
             other => Slot::Unknown {
                 slot_type: other,
                 body_len: raw.body.len(),
@@ -110,12 +119,14 @@ impl Slot {
         match self {
             Slot::Passphrase(_) => "passphrase",
             Slot::KeyFile(_) => "key-file",
+            Slot::X25519(_) => "x25519",
+            Slot::Hybrid(_) => "hybrid",
             Slot::Unknown { .. } => "unknown",
         }
     }
 }
 
-/// The check value and wrapped key that symmetric slot types share: the check commits
+/// The check value and wrapped key that every slot type shares: the check commits
 /// to the wrap key, so a reader knows whether a credential is the slot's before it tries
 /// the AEAD (FORMAT.md, "Why key-committing slot opening").
 #[derive(Clone, PartialEq, Eq)]
