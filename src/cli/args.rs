@@ -143,13 +143,6 @@ pub struct RecipientArgs {
     pub allow_classic_mix: bool,
 }
 
-impl RecipientArgs {
-    /// Whether any public-key recipient is given.
-    pub fn any(&self) -> bool {
-        !self.recipients.is_empty() || !self.recipients_files.is_empty()
-    }
-}
-
 /// Identity files: the secrets that open slots made for public-key recipients.
 #[derive(Debug, Default, Args)]
 pub struct IdentityArgs {

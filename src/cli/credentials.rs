@@ -67,11 +67,7 @@ pub fn read_key_file(path: &Path) -> Result<SymmetricKey, CliError> {
 
 /// Reads a file that holds secrets (a key file, an identity file): a regular file of at
 /// most `max` bytes, into zeroizing memory, with a warning when others may read it.
-pub fn read_secret_file(
-    path: &Path,
-    what: &str,
-    max: u64,
-) -> Result<Zeroizing<Vec<u8>>, CliError> {
+pub fn read_secret_file(path: &Path, what: &str, max: u64) -> Result<Zeroizing<Vec<u8>>, CliError> {
     let context = || format!("{what} {}", path.display());
     let file = fs::File::open(path).map_err(|e| CliError::io_while(context(), &e))?;
     let meta = file

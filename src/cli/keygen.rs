@@ -112,7 +112,9 @@ fn file_output(output: Option<&Path>) -> Option<&Path> {
 /// Secret text to stdout, with a note when a terminal shows it.
 fn write_secret_to_stdout(bytes: &[u8], what: &str) -> Result<(), CliError> {
     if io::stdout().is_terminal() {
-        eprintln!("coffer: note: the {what} is shown on this terminal; `-o FILE` keeps it off screen");
+        eprintln!(
+            "coffer: note: the {what} is shown on this terminal; `-o FILE` keeps it off screen"
+        );
     }
     write_stdout(bytes)
 }
@@ -133,9 +135,9 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
         .mode(0o600)
         .open(path)
         .map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => CliError::io("already exists")
-                .context(context())
-                .hint("keygen never overwrites a key or identity: choose another name or remove the file"),
+            io::ErrorKind::AlreadyExists => CliError::io("already exists").context(context()).hint(
+                "keygen never overwrites a key or identity: choose another name or remove the file",
+            ),
             _ => CliError::io_while(format_args!("creating {}", context()), &e),
         })?;
     file.write_all(bytes)

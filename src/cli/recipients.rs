@@ -50,27 +50,25 @@ pub fn from_args(args: &RecipientArgs) -> Result<Vec<AnyRecipient>, CliError> {
 /// Parses recipient strings given as arguments of `flag`.
 ///
 /// # Errors
-/// A usage error naming the argument (by position when it shows nothing of it).
+/// A usage error naming the argument: by its start, or by its position when it is a
+/// secret key pasted by mistake (never shown).
 pub fn parse_arguments(flag: &str, values: &[String]) -> Result<Vec<AnyRecipient>, CliError> {
     values
         .iter()
         .enumerate()
         .map(|(i, value)| {
             let value = value.trim();
-            if looks_secret(value) {
-                return Err(CliError::usage(format!(
-                    "{flag} #{} is a secret key, not a recipient (not shown here)",
-                    i + 1
-                ))
-                .hint(
-                    "give its public recipient (`coffer keygen -y IDENTITY-FILE` prints it); \
-                     the secret is now in your shell history and process list: replace it",
-                ));
-            }
             value.parse::<AnyRecipient>().map_err(|e| {
-                CliError::usage(e.to_string())
-                    .context(format!("{flag} {}", preview(value)))
-                    .hint(RECIPIENT_FORMS)
+                let err = CliError::usage(e.to_string());
+                if looks_secret(value) {
+                    err.context(format!("{flag} #{} (not shown)", i + 1)).hint(
+                        "a secret passed as an argument is in your shell history and the \
+                         process list: replace that identity",
+                    )
+                } else {
+                    err.context(format!("{flag} {}", preview(value)))
+                        .hint(RECIPIENT_FORMS)
+                }
             })
         })
         .collect()
@@ -92,7 +90,10 @@ fn preview(value: &str) -> String {
 
 /// Whether `text` is a secret key line of coffer or age (never to be echoed).
 fn looks_secret(text: &str) -> bool {
-    let upper = text.get(..text.len().min(32)).unwrap_or("").to_ascii_uppercase();
+    let upper = text
+        .get(..text.len().min(32))
+        .unwrap_or("")
+        .to_ascii_uppercase();
     upper.starts_with("AGE-SECRET-KEY-")
         || upper.starts_with("AGE-PLUGIN-")
         || (upper.starts_with("COFFER-") && (upper.contains("SECRET") || upper.contains("KEY")))
@@ -101,7 +102,10 @@ fn looks_secret(text: &str) -> bool {
 /// Whether `text` looks like a recipient string (for the hint when one is given where a
 /// file name belongs).
 pub fn looks_like_recipient(text: &str) -> bool {
-    let lower = text.get(..text.len().min(8)).unwrap_or("").to_ascii_lowercase();
+    let lower = text
+        .get(..text.len().min(8))
+        .unwrap_or("")
+        .to_ascii_lowercase();
     lower.starts_with("age1") || lower.starts_with("coffer1")
 }
 
@@ -130,14 +134,11 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<AnyRecipient>, CliError> 
     let mut out = Vec::new();
     for (number, line) in key_lines(text) {
         let at = || format!("{}, line {number}", context());
-        if looks_secret(line) {
-            return Err(CliError::usage("a secret key, not a recipient (not shown here)")
+        let recipient = line.parse::<AnyRecipient>().map_err(|e| {
+            CliError::usage(e.to_string())
                 .context(at())
-                .hint("a recipients file lists public keys: `coffer keygen -y IDENTITY-FILE` prints them"));
-        }
-        let recipient = line
-            .parse::<AnyRecipient>()
-            .map_err(|e| CliError::usage(e.to_string()).context(at()).hint(RECIPIENT_FORMS))?;
+                .hint(RECIPIENT_FORMS)
+        })?;
         out.push(recipient);
     }
     if out.is_empty() {
@@ -194,13 +195,6 @@ fn parse_identity_text(text: &[u8], name: &str) -> Result<Vec<FileIdentity>, Cli
         let is_key_file_line = line
             .get(..22)
             .is_some_and(|p| p.eq_ignore_ascii_case("COFFER-SYMMETRIC-KEY-1"));
-        if looks_like_recipient(line) {
-            return Err(CliError::usage(
-                "a recipient (public key), not an identity: only the identity made with it \
-                 opens files",
-            )
-            .context(at()));
-        }
         let identity = if is_key_file_line {
             SymmetricKey::parse(line.as_bytes()).map(FileIdentity::Symmetric)
         } else {
@@ -275,7 +269,10 @@ mod tests {
     fn previews_are_short_and_quoted() {
         assert_eq!(preview("age1x"), "\"age1x\"");
         let long = "a".repeat(100);
-        assert_eq!(preview(&long), format!("\"{}\"...", "a".repeat(PREVIEW_CHARS)));
+        assert_eq!(
+            preview(&long),
+            format!("\"{}\"...", "a".repeat(PREVIEW_CHARS))
+        );
     }
 
     #[test]

@@ -25,8 +25,8 @@ use super::credentials::{read_key_file, Identities};
 use super::error::{CliError, Kind};
 use super::output::{cancel_flag, install_signal_handler, TempOutput};
 use super::passphrase::{self, Purpose};
-use super::recipients;
 use super::plan::{self, JobState, Mode, PlanOptions};
+use super::recipients;
 use super::report::{json_sink, FileResult, Outcome, Reporter};
 use super::run::{check_kdf_flags, fail};
 
@@ -170,16 +170,14 @@ fn prepare(args: &RekeyArgs, limits: Limits) -> Result<(Identities, Changes), Cl
     for path in &args.add_recipients_file {
         new_public.extend(recipients::read_recipients_file(path)?);
     }
-    let removed_public =
-        recipients::parse_arguments("--remove-recipient", &args.remove_recipient)?;
+    let removed_public = recipients::parse_arguments("--remove-recipient", &args.remove_recipient)?;
     let credentials = &args.batch.credentials;
     let needs_passphrase = args.change_passphrase || args.remove_passphrase;
     // As elsewhere, a passphrase is read when asked for or when no other credential is
     // given; --remove-key-file counts as a key file, since it opens the file too.
     let others = !remove_key_files.is_empty() || !args.identities.identity_files.is_empty();
     let with_passphrase = needs_passphrase || credentials.wants_passphrase(others);
-    let mut identities =
-        Identities::read(credentials, &args.identities, with_passphrase, limits)?;
+    let mut identities = Identities::read(credentials, &args.identities, with_passphrase, limits)?;
     let remove_recipients = args
         .remove_recipient
         .iter()
@@ -218,11 +216,11 @@ fn identity_of(
     recipient: &AnyRecipient,
     given: &str,
 ) -> Result<usize, CliError> {
-    let wanted = recipient.to_string();
+    // Compared as keys: coffer1... and age1... spell the same X25519 key differently.
     identities
         .public
         .iter()
-        .position(|identity| identity.recipient().to_string() == wanted)
+        .position(|identity| identity.recipient() == *recipient)
         .ok_or_else(|| {
             CliError::usage(format!(
                 "--remove-recipient {}: no identity given with -i belongs to this recipient",
@@ -356,11 +354,15 @@ fn rekey_file(
 
 /// The mixing rule of encrypt, over the slots kept and the recipients added.
 fn check_mix(slots: &[Slot], keep: &[usize], changes: &Changes) -> Result<(), CliError> {
-    let kept = keep.iter().filter_map(|&i| recipients::slot_is_post_quantum(&slots[i]));
+    let kept = keep
+        .iter()
+        .filter_map(|&i| recipients::slot_is_post_quantum(&slots[i]));
     let added = changes.new_public.iter().map(AnyRecipient::is_post_quantum);
-    let (post_quantum, classic) = kept
-        .chain(added)
-        .fold((0, 0), |(pq, c), is_pq| if is_pq { (pq + 1, c) } else { (pq, c + 1) });
+    let (post_quantum, classic) =
+        kept.chain(added).fold(
+            (0, 0),
+            |(pq, c), is_pq| if is_pq { (pq + 1, c) } else { (pq, c + 1) },
+        );
     recipients::check_counts(post_quantum, classic, changes.allow_classic_mix)
 }
 

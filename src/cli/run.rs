@@ -17,7 +17,6 @@ use super::args::{
     WriteArgs,
 };
 use super::credentials::{Identities, Recipients};
-use super::recipients::looks_like_recipient;
 use super::error::{CliError, Kind};
 use super::hooks::{self, point};
 use super::output::{
@@ -25,6 +24,7 @@ use super::output::{
 };
 use super::plan::{self, check_target, Input, Job, JobState, Mode, PlanOptions};
 use super::progress::Progress;
+use super::recipients::looks_like_recipient;
 use super::removal::{Removal, Removals};
 use super::report::{json_sink, FileResult, Outcome, Reporter};
 use super::source::Source;
@@ -239,24 +239,22 @@ fn run_batch(
             Keys::Encrypt {
                 recipients: public,
                 params,
-            } => {
-                Recipients::obtain(credentials, public, params, &limits).and_then(|r| {
-                    if delete_source {
-                        identities = Some(r.as_identities(limits).ok_or_else(|| {
-                            CliError::usage(
-                                "--delete-source reads each output back before removing its \
+            } => Recipients::obtain(credentials, public, params, &limits).and_then(|r| {
+                if delete_source {
+                    identities = Some(r.as_identities(limits).ok_or_else(|| {
+                        CliError::usage(
+                            "--delete-source reads each output back before removing its \
                                  source, and public-key recipients alone cannot read anything",
-                            )
-                            .hint(
-                                "add a --key-file or a passphrase as well, or remove the \
+                        )
+                        .hint(
+                            "add a --key-file or a passphrase as well, or remove the \
                                  sources yourself once a restore with the identity worked",
-                            )
-                        })?);
-                    }
-                    recipients = Some(r);
-                    Ok(())
-                })
-            }
+                        )
+                    })?);
+                }
+                recipients = Some(r);
+                Ok(())
+            }),
             Keys::Open(files) => {
                 Identities::obtain(credentials, files, limits).map(|i| identities = Some(i))
             }
