@@ -66,8 +66,10 @@ pub enum Command {
     /// Change who can open files, in place (header only; --rotate re-encrypts).
     #[command(after_help = REKEY_HELP)]
     Rekey(RekeyArgs),
-    /// Make a new identity (post-quantum hybrid; --classic: X25519) and print its
-    /// recipient, or a key file (--symmetric); -y prints the recipients of an identity file.
+    /// Make an identity (post-quantum by default) or a key file (--symmetric).
+    ///
+    /// An identity is the secret that opens files written to its recipient (printed on
+    /// stdout); -y prints the recipients of an identity file.
     #[command(after_help = EXIT_CODES)]
     Keygen(KeygenArgs),
     /// Print a shell completion script to stdout.
