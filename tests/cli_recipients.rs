@@ -170,6 +170,9 @@ fn encrypt_to_a_recipient_needs_no_secret_and_no_terminal_and_the_identity_opens
     let r = fx.run(["verify", "--json", "-i", "id.txt", "doc.coffer"]);
     r.expect(0);
     assert_eq!(summary(&r.json_stdout())["kdf_derivations"], 0);
+    let r = fx.run(["decrypt", "-i", "id.txt", "--range", "70000:20", "doc.coffer"]);
+    r.expect(0);
+    assert_eq!(r.stdout, plain[70_000..70_020]);
 }
 
 #[test]
