@@ -170,7 +170,14 @@ fn encrypt_to_a_recipient_needs_no_secret_and_no_terminal_and_the_identity_opens
     let r = fx.run(["verify", "--json", "-i", "id.txt", "doc.coffer"]);
     r.expect(0);
     assert_eq!(summary(&r.json_stdout())["kdf_derivations"], 0);
-    let r = fx.run(["decrypt", "-i", "id.txt", "--range", "70000:20", "doc.coffer"]);
+    let r = fx.run([
+        "decrypt",
+        "-i",
+        "id.txt",
+        "--range",
+        "70000:20",
+        "doc.coffer",
+    ]);
     r.expect(0);
     assert_eq!(r.stdout, plain[70_000..70_020]);
 }
@@ -353,6 +360,10 @@ fn bad_recipients_are_usage_errors_naming_the_argument_or_file_and_line() {
     fx.write("empty.txt", b"# nobody\n");
     fx.run(["encrypt", "-R", "empty.txt", "doc"]).expect(2);
     fx.run(["encrypt", "-R", "missing.txt", "doc"]).expect(1);
+    // Stdin carries the data; recipients from it would leave nothing to encrypt.
+    let r = fx.run_stdin(["encrypt", "-R", "-", "-c"], good.as_bytes());
+    r.expect(2);
+    assert!(r.stdout.is_empty());
     assert!(
         !fx.p("doc.coffer").exists(),
         "a refused encrypt wrote an output"

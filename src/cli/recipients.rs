@@ -116,16 +116,17 @@ pub fn looks_like_recipient(text: &str) -> bool {
 /// I/O error.
 pub fn read_recipients_file(path: &Path) -> Result<Vec<AnyRecipient>, CliError> {
     let context = || format!("recipients file {}", path.display());
-    let text = if path == Path::new("-") {
-        read_stdin(MAX_RECIPIENTS_FILE).map_err(|e| e.context(context()))?
-    } else {
-        let file = std::fs::File::open(path).map_err(|e| CliError::io_while(context(), &e))?;
-        let mut text = Zeroizing::new(Vec::new());
-        file.take(MAX_RECIPIENTS_FILE + 1)
-            .read_to_end(&mut text)
-            .map_err(|e| CliError::io_while(context(), &e))?;
-        text
-    };
+    if path == Path::new("-") {
+        // Stdin is where encrypt reads its data: reading recipients there would leave an
+        // empty input to encrypt.
+        return Err(CliError::usage("recipients cannot come from stdin (-)")
+            .hint("write them to a file, or use process substitution: -R <(command)"));
+    }
+    let file = std::fs::File::open(path).map_err(|e| CliError::io_while(context(), &e))?;
+    let mut text = Vec::new();
+    file.take(MAX_RECIPIENTS_FILE + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| CliError::io_while(context(), &e))?;
     if text.len() as u64 > MAX_RECIPIENTS_FILE {
         return Err(CliError::usage("too large to be a recipients file").context(context()));
     }
