@@ -199,6 +199,14 @@ fn a_wrong_identity_is_exit_3_and_writes_nothing() {
         assert!(r.stderr.contains("no key slot opens"), "{}", r.stderr);
         assert_eq!(fx.snapshot(), before, "{wrong}: something was written");
     }
+    // A passphrase cannot open a public-key slot: the hint names -i.
+    let r = fx.decrypt(["-c", "doc.coffer"]);
+    r.expect(3);
+    assert!(
+        r.stderr.contains("1 public-key slot(s)") && r.stderr.contains("-i FILE"),
+        "{}",
+        r.stderr
+    );
     // Both identity files at once: the right one opens it.
     fx.run([
         "decrypt",

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use coffer::{
-    AnyIdentity, AnyRecipient, Identity, KdfParams, Limits, PassphraseIdentity, PassphraseKey,
-    Recipient, SymmetricKey,
+    AnyIdentity, AnyRecipient, Decryptor, FileKey, Identity, KdfParams, Limits, PassphraseIdentity,
+    PassphraseKey, Recipient, SymmetricKey,
 };
 use zeroize::Zeroizing;
 
@@ -203,6 +203,29 @@ impl Identities {
             key_files,
             public,
             passphrase,
+        })
+    }
+
+    /// Opens the file key of `decryptor`'s file with these identities; when none opens
+    /// it and the file has public-key slots but no identity file was given, the hint says
+    /// so (a passphrase or key file cannot open those slots).
+    pub fn unlock<R: Read>(&self, decryptor: &Decryptor<R>) -> Result<FileKey, CliError> {
+        decryptor.unlock(&self.list()).map_err(|err| {
+            let no_slot = matches!(err, coffer::Error::NoSlotOpened { .. });
+            let public_slots = decryptor
+                .slots()
+                .iter()
+                .filter(|slot| recipients::slot_is_post_quantum(slot).is_some())
+                .count();
+            let err = CliError::lib(err);
+            if no_slot && public_slots > 0 && self.public.is_empty() {
+                err.hint(format!(
+                    "the file has {public_slots} public-key slot(s): give the identity file \
+                     with -i FILE"
+                ))
+            } else {
+                err
+            }
         })
     }
 

@@ -255,7 +255,7 @@ fn rekey_file(
         return Err(CliError::usage("rekey needs a regular file"));
     }
     let decryptor = Decryptor::new(file)?;
-    let file_key = decryptor.unlock(&identities.list())?;
+    let file_key = identities.unlock(&decryptor)?;
     let slot_count = decryptor.slots().len();
 
     let mut remove = BTreeSet::new();

@@ -561,7 +561,7 @@ fn decrypt_file(
         .as_ref()
         .expect("decrypt runs hold identities");
     let decryptor = Decryptor::new(input)?;
-    let file_key = decryptor.unlock(&identities.list())?;
+    let file_key = identities.unlock(&decryptor)?;
     let mut output = Output::open(&job.target, ctx.mkdir)?;
     let bytes = if is_small(size) {
         let mut reader = decryptor.into_reader(&file_key)?;
@@ -820,7 +820,7 @@ fn decrypt_range(args: &DecryptArgs, range: RangeSpec) -> i32 {
             },
         )?;
         let decryptor = Decryptor::new(file)?;
-        let file_key = decryptor.unlock(&identities.list())?;
+        let file_key = identities.unlock(&decryptor)?;
         let mut reader = decryptor.into_seekable(&file_key)?;
         let (start, len) = range.resolve(reader.plaintext_len())?;
         reader
