@@ -78,7 +78,7 @@ const RECIPIENT_FORMS: &str = "a recipient is one line: coffer1pq1... or coffer1
     `coffer keygen`, or age1... from age-keygen";
 
 /// The start of a (public) recipient string, quoted, for an error message.
-fn preview(value: &str) -> String {
+pub fn preview(value: &str) -> String {
     let mut chars = value.chars();
     let head: String = chars.by_ref().take(PREVIEW_CHARS).collect();
     if chars.next().is_some() {

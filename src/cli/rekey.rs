@@ -224,7 +224,7 @@ fn identity_of(
         .ok_or_else(|| {
             CliError::usage(format!(
                 "--remove-recipient {}: no identity given with -i belongs to this recipient",
-                short(given)
+                recipients::preview(given)
             ))
             .hint(
                 "a file's header does not name its recipients, so only the recipient's \
@@ -232,14 +232,6 @@ fn identity_of(
                  index with --remove-slot N (`coffer inspect` lists the slots)",
             )
         })
-}
-
-/// The start of a recipient string, for a message.
-fn short(recipient: &str) -> String {
-    match recipient.get(..20) {
-        Some(head) if head.len() < recipient.len() => format!("{head}..."),
-        _ => recipient.to_string(),
-    }
 }
 
 /// Rekeys one file in place, returning the bytes written.
@@ -299,7 +291,7 @@ fn rekey_file(
                 Kind::WrongKey,
                 format!(
                     "the identity of --remove-recipient {} opens no slot of this file",
-                    short(given)
+                    recipients::preview(given)
                 ),
             ));
         }
