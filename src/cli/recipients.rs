@@ -202,10 +202,14 @@ fn parse_identity_text(text: &[u8], name: &str) -> Result<Vec<FileIdentity>, Cli
             AnyIdentity::parse(line).map(FileIdentity::Public)
         };
         out.push(identity.map_err(|e| {
-            CliError::usage(e.to_string()).context(at()).hint(
+            let hint = if looks_like_recipient(line) {
+                "decrypting needs the identity file that `coffer keygen -o` wrote with this \
+                 recipient"
+            } else {
                 "an identity file holds secret keys made by `coffer keygen` or age-keygen, \
-                 one per line; check that it is complete",
-            )
+                 one per line; check that it is complete"
+            };
+            CliError::usage(e.to_string()).context(at()).hint(hint)
         })?);
     }
     if out.is_empty() {
