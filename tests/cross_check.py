@@ -14,6 +14,11 @@ coffer's Rust code:
   and every credential set it records, and re-encoding every valid header byte for byte;
 * key files: a BIP 173 Bech32 codec written here, checked against
   tests/vectors/key_files.json;
+* the public-key slots: X25519 slots with `cryptography`'s X25519, HKDF and AESGCM, and
+  hybrid slots with an X-Wing decapsulation written here from the X-Wing draft on
+  `cryptography`'s ML-KEM-768 and X25519 and hashlib's SHAKE256 and SHA3-256, itself
+  checked against the draft's vectors (tests/vectors/xwing/); identities and recipients
+  decoded with the Bech32 codec above, with no length limit;
 * the coffer binary both ways: a file this script encrypts opens with
   `coffer decrypt --key-file` (and with its passphrase), and key files from
   `coffer keygen --symmetric` open a file from `coffer encrypt --key-file` here. It uses
@@ -38,6 +43,8 @@ import zlib
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 from cryptography.exceptions import InvalidTag
@@ -58,6 +65,10 @@ MAGIC = b"\x89coffer\n"
 LABEL_SLOT = b"coffer.v1 passphrase slot"
 LABEL_KEY_FILE_SLOT = b"coffer.v1 key file slot"
 LABEL_MAC = b"coffer.v1 header mac"
+LABEL_X25519_SLOT = b"coffer.v1 X25519 slot"
+LABEL_XWING_SLOT = b"coffer.v1 X-Wing slot"
+MAX_SLOTS = 64
+MAX_HEADER_LEN = 65535
 CAP_MEMORY_KIB = 1024 * 1024  # default reader cap: 1024 MiB
 CAP_PASSES = 16
 CAP_LANES = 16
@@ -194,8 +205,8 @@ class Refused(Exception):
         self.detail = detail
 
 
-PASSPHRASE_SLOT, KEY_FILE_SLOT = 0x01, 0x02
-BODY_LEN = {PASSPHRASE_SLOT: 108, KEY_FILE_SLOT: 80}
+PASSPHRASE_SLOT, KEY_FILE_SLOT, X25519_SLOT, HYBRID_SLOT = 0x01, 0x02, 0x10, 0x11
+BODY_LEN = {PASSPHRASE_SLOT: 108, KEY_FILE_SLOT: 80, X25519_SLOT: 112, HYBRID_SLOT: 1200}
 
 
 def read_header(data):
@@ -210,7 +221,8 @@ def read_header(data):
     if len(data) < 48:
         raise Refused("truncated", at_chunk=None)
     h, count = int.from_bytes(data[10:12], "big"), data[12]
-    if data[9] != 0 or not 84 <= h <= 4096 or not 1 <= count <= 16 or data[13:16] != b"\0\0\0":
+    if (data[9] != 0 or not 84 <= h <= MAX_HEADER_LEN or not 1 <= count <= MAX_SLOTS
+            or data[13:16] != b"\0\0\0"):
         raise Refused("invalid_header")
     if len(data) < h:
         raise Refused("truncated", at_chunk=None)
@@ -289,11 +301,13 @@ def preflight_passphrase(slots):
             raise Refused("invalid_header")
 
 
-def unlock(header, slots, key_files=(), passphrase=None):
-    """Steps 11 to 13 with several identities: each key file in order, then the passphrase,
-    each against every slot of its type. The file key, or Refused."""
+def unlock(header, slots, key_files=(), passphrase=None, public_key_ids=()):
+    """Steps 11 to 13 with several identities: each key file in order, then each X25519 or
+    hybrid identity in order, then the passphrase, each against every slot of its type.
+    The file key, or Refused."""
     nonce = header[16:48]
     identities = [(KEY_FILE_SLOT, key) for key in key_files]
+    identities += [(identity.slot_type, identity) for identity in public_key_ids]
     if passphrase is not None:
         identities.append((PASSPHRASE_SLOT, passphrase))
     for slot_kind, secret in identities:
@@ -304,6 +318,8 @@ def unlock(header, slots, key_files=(), passphrase=None):
                 continue
             if slot_kind == KEY_FILE_SLOT:
                 file_key = open_wrap(secret, nonce, LABEL_KEY_FILE_SLOT, body)
+            elif slot_kind in (X25519_SLOT, HYBRID_SLOT):
+                file_key = secret.open(body, nonce)
             else:
                 file_key = open_wrap(pass_key(secret, body), nonce, LABEL_SLOT, body[28:])
             if file_key is not None:
@@ -314,14 +330,14 @@ def unlock(header, slots, key_files=(), passphrase=None):
     raise Refused("no_slot_opened", unsupported_slots=unknown)
 
 
-def decrypt_file(data, key_files=(), passphrase=None, file_key=None):
+def decrypt_file(data, key_files=(), passphrase=None, file_key=None, public_key_ids=()):
     """The whole procedure: (plaintext released, None or Refused). With `file_key`, the
     slots are skipped and only the MAC is checked."""
     released = bytearray()
     try:
         header, slots = read_header(data)
         if file_key is None:
-            file_key = unlock(header, slots, key_files, passphrase)
+            file_key = unlock(header, slots, key_files, passphrase, public_key_ids)
         elif not header_mac_ok(header, file_key):
             raise Refused("header_authentication")
         try:
@@ -349,6 +365,24 @@ def remake_header(data, file_key, slot_credentials):
         elif cred["type"] == "key_file":
             key = parse_key_file(cred["key_file"].encode())
             body = seal_wrap(key, nonce, LABEL_KEY_FILE_SLOT, file_key)
+        elif cred["type"] == "x25519":
+            identity = parse_identity(cred["identity"])
+            recipient = decode_key_text(cred["recipient"], X25519_RECIPIENT_HRPS, 32)
+            check(recipient == identity.public, "the recorded X25519 recipient is the identity's")
+            body = seal_x25519(recipient, bytes.fromhex(cred["ephemeral_secret"]), nonce, file_key)
+        elif cred["type"] == "hybrid":
+            # No deterministic ML-KEM encapsulation here: keep the file's encapsulation,
+            # check its X25519 half against the recorded randomness, decapsulate it, and
+            # seal the file key again from the shared secret.
+            identity = parse_identity(cred["identity"])
+            recipient = decode_key_text(cred["recipient"], HYBRID_RECIPIENT_HRPS, 1216)
+            check(recipient == identity.public, "the recorded hybrid recipient is the identity's")
+            randomness = bytes.fromhex(cred["encapsulation_randomness"])
+            ciphertext = body[:1120]
+            check(ciphertext[1088:] == x25519_public(randomness[32:]),
+                  "the X-Wing X25519 share is the recorded ephemeral secret's")
+            body = ciphertext + seal_wrap(identity.decapsulate(ciphertext), nonce,
+                                          LABEL_XWING_SLOT, file_key)
         out += bytes([slot_type, 0]) + len(body).to_bytes(2, "big") + body
     h = 48 + len(out) + 32
     fixed = MAGIC + b"\x01\x00" + h.to_bytes(2, "big") + bytes([len(slots)]) + b"\0\0\0" + nonce
@@ -493,6 +527,106 @@ def check_key_file_vectors():
     return len(cases)
 
 
+# ---------------------------------------------------------------- public-key slots (FORMAT.md)
+
+X25519_RECIPIENT_HRPS = ("coffer", "age")
+HYBRID_RECIPIENT_HRPS = ("coffer1pq", "age1pq")
+X25519_IDENTITY_HRPS = ("coffer-secret-key-", "age-secret-key-")
+HYBRID_IDENTITY_HRPS = ("coffer-secret-key-pq-", "age-secret-key-pq-")
+XWING_LABEL = b"\\.//^\\"  # the six bytes \.//^\ (X-Wing draft)
+
+
+def decode_key_text(text, hrps, length):
+    """The `length` bytes of a Bech32 key string under one of `hrps` (no length limit,
+    zero padding), or ValueError."""
+    decoded = bech32_decode(text)
+    if decoded is None or decoded[0] not in hrps:
+        raise ValueError("not a key of this type")
+    data, pad_bits, pad_value = bits_5_to_8(decoded[1])
+    if len(data) != length or pad_bits > 4 or pad_value != 0:
+        raise ValueError("wrong length or padding")
+    return data
+
+
+def x25519_public(secret):
+    return X25519PrivateKey.from_private_bytes(secret).public_key().public_bytes_raw()
+
+
+def x25519(secret, public):
+    """X25519(secret, public); Refused when the result is all zero (a low-order point):
+    `cryptography` raises ValueError then."""
+    try:
+        return X25519PrivateKey.from_private_bytes(secret).exchange(
+            X25519PublicKey.from_public_bytes(public))
+    except ValueError:
+        raise Refused("header_authentication") from None
+
+
+def x25519_info(share, recipient):
+    return LABEL_X25519_SLOT + share + recipient
+
+
+def seal_x25519(recipient, ephemeral_secret, nonce, file_key):
+    share = x25519_public(ephemeral_secret)
+    shared = x25519(ephemeral_secret, recipient)
+    return share + seal_wrap(shared, nonce, x25519_info(share, recipient), file_key)
+
+
+class X25519Identity:
+    slot_type = X25519_SLOT
+
+    def __init__(self, secret):
+        self.secret = secret
+        self.public = x25519_public(secret)
+
+    def open(self, body, nonce):
+        share = body[:32]
+        shared = x25519(self.secret, share)
+        return open_wrap(shared, nonce, x25519_info(share, self.public), body[32:])
+
+
+class HybridIdentity:
+    """X-Wing (draft-connolly-cfrg-xwing-kem): the 32-byte seed expanded with SHAKE256 to
+    an ML-KEM-768 seed (64 bytes) and an X25519 secret (32 bytes)."""
+    slot_type = HYBRID_SLOT
+
+    def __init__(self, seed):
+        expanded = hashlib.shake_256(seed).digest(96)
+        self.ml_kem = MLKEM768PrivateKey.from_seed_bytes(expanded[:64])
+        self.x25519_secret = expanded[64:]
+        self.x25519_public = x25519_public(self.x25519_secret)
+        self.public = self.ml_kem.public_key().public_bytes_raw() + self.x25519_public
+
+    def decapsulate(self, ciphertext):
+        ct_m, ct_x = ciphertext[:1088], ciphertext[1088:]
+        ss_m = self.ml_kem.decapsulate(ct_m)
+        ss_x = x25519(self.x25519_secret, ct_x)
+        return hashlib.sha3_256(ss_m + ss_x + ct_x + self.x25519_public + XWING_LABEL).digest()
+
+    def open(self, body, nonce):
+        return open_wrap(self.decapsulate(body[:1120]), nonce, LABEL_XWING_SLOT, body[1120:])
+
+
+def parse_identity(line):
+    for hrps, kind in ((X25519_IDENTITY_HRPS, X25519Identity), (HYBRID_IDENTITY_HRPS, HybridIdentity)):
+        try:
+            return kind(decode_key_text(line, hrps, 32))
+        except ValueError:
+            continue
+    raise ValueError("not an identity")
+
+
+def check_xwing_vectors():
+    """The X-Wing draft's vectors: the seed's public key, and decapsulation."""
+    vectors = json.loads((VECTORS / "xwing" / "test-vectors.json").read_text())
+    for i, v in enumerate(vectors):
+        identity = HybridIdentity(bytes.fromhex(v["sk"]))
+        check(identity.public.hex() == v["pk"], f"X-Wing vector {i}: public key from the seed")
+        check(identity.decapsulate(bytes.fromhex(v["ct"])).hex() == v["ss"],
+              f"X-Wing vector {i}: decapsulation")
+    return len(vectors)
+
+
 # ---------------------------------------------------------------- coffer vectors
 
 def sha256(b):
@@ -500,10 +634,14 @@ def sha256(b):
 
 
 def credentials_of(v):
-    """The key files (parsed with parse_key_file) and passphrase a vector records."""
-    keys = [parse_key_file(line.encode()) for line in v.get("key_files", [])]
+    """The key files (parsed with parse_key_file), the X25519 and hybrid identities and the
+    passphrase a vector records, as keyword arguments of decrypt_file."""
     passphrase = v.get("passphrase")
-    return keys, None if passphrase is None else passphrase.encode()
+    return {
+        "key_files": [parse_key_file(line.encode()) for line in v.get("key_files", [])],
+        "public_key_ids": [parse_identity(line) for line in v.get("identities", [])],
+        "passphrase": None if passphrase is None else passphrase.encode(),
+    }
 
 
 def agrees(want, want_detail, got):
@@ -541,8 +679,7 @@ def check_coffer_vectors():
         # The whole procedure with the recorded credentials, with the file key, and with
         # each further credential set: the same outcome as coffer, and exactly the
         # plaintext that authenticated before it.
-        keys, passphrase = credentials_of(v)
-        out, err = decrypt_file(data, keys, passphrase)
+        out, err = decrypt_file(data, **credentials_of(v))
         check(agrees(v["outcome"], v["outcome_detail"], err),
               f"{name}: reference says {err or 'ok'}, coffer says {v['outcome']} {v['outcome_detail']}")
         check(len(out) == v["released_len"] and sha256(out) == v["released_sha256"],
@@ -552,8 +689,7 @@ def check_coffer_vectors():
               f"{name}: with the file key the reference says {err or 'ok'}, "
               f"coffer says {v['outcome_with_file_key']}")
         for i, c in enumerate(v.get("credential_checks", [])):
-            keys, passphrase = credentials_of(c)
-            got, err = decrypt_file(data, keys, passphrase)
+            got, err = decrypt_file(data, **credentials_of(c))
             check(agrees(c["outcome"], c["outcome_detail"], err)
                   and (err is not None or sha256(got) == v["plaintext_sha256"]),
                   f"{name}: credential_checks[{i}]: reference says {err or 'ok'}, coffer says {c['outcome']}")
@@ -587,9 +723,13 @@ def check_valid_file(v, data, key, cobble):
     for i, cred in enumerate(slot_credentials):
         if cred["type"] == "unknown":
             continue
-        alone = {"key_files": [cred["key_file"]]} if cred["type"] == "key_file" else cred
-        keys, passphrase = credentials_of(alone)
-        out, err = decrypt_file(data, keys, passphrase)
+        if cred["type"] == "key_file":
+            alone = {"key_files": [cred["key_file"]]}
+        elif cred["type"] in ("x25519", "hybrid"):
+            alone = {"identities": [cred["identity"]]}
+        else:
+            alone = cred
+        out, err = decrypt_file(data, **credentials_of(alone))
         check(err is None and sha256(out) == v["plaintext_sha256"],
               f"{name}: the credential of slot {i} alone opens the file ({err})")
     out, _ = reference_decrypt(key, payload, COFFER_CONTEXT)
@@ -733,10 +873,12 @@ def check_wycheproof():
 
 def main():
     k = check_key_file_vectors()
+    x = check_xwing_vectors()
     n = check_coffer_vectors()
     w = check_wycheproof()
     check_cli_interop()
-    print(f"checked {k} key-file texts, {n} coffer vectors and {w} Wycheproof C2SP vectors")
+    print(f"checked {k} key-file texts, {x} X-Wing draft vectors, {n} coffer vectors and "
+          f"{w} Wycheproof C2SP vectors")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

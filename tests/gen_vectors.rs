@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use coffer::internals::keys::LABEL_HEADER_MAC;
 use coffer::internals::stream::{ENCRYPTED_CHUNK_SIZE, PREFIX_LEN, TAG_LEN};
 use coffer::{
-    Encryptor, FileKey, KdfParams, Passphrase, PassphraseKey, RawSlot, Recipient, SymmetricKey,
+    Encryptor, FileKey, HybridIdentity, KdfParams, Passphrase, PassphraseKey, RawSlot, Recipient,
+    SymmetricKey, X25519Identity,
 };
 use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
@@ -109,6 +110,17 @@ enum SlotFor {
     KeyFile([u8; 32]),
     /// A slot of a type this version does not define, copied as it is.
     Unknown(RawSlot),
+    /// An X25519 slot for the identity with this secret, sealed with this ephemeral secret.
+    X25519 {
+        identity: [u8; 32],
+        ephemeral_secret: [u8; 32],
+    },
+    /// A hybrid slot for the identity with this X-Wing seed, encapsulated with this
+    /// randomness.
+    Hybrid {
+        identity: [u8; 32],
+        randomness: [u8; 64],
+    },
 }
 
 /// The key of key file `i` of source `seed_name`.
@@ -121,6 +133,39 @@ fn key_line(key: &[u8; 32]) -> String {
     SymmetricKey::from_bytes(*key).to_line().to_string()
 }
 
+/// Identity line of an X25519 identity secret (coffer's encoding).
+fn x25519_line(secret: &[u8; 32]) -> String {
+    X25519Identity::from_secret_bytes(*secret)
+        .to_line()
+        .to_string()
+}
+
+/// Identity line of a hybrid identity seed (coffer's encoding).
+fn hybrid_line(seed: &[u8; 32]) -> String {
+    HybridIdentity::from_seed((*seed).into())
+        .to_line()
+        .to_string()
+}
+
+/// The X25519 slot for identity `i` of `seed_name`, at slot index `slot`.
+fn x25519_slot(seed_name: &str, i: usize, slot: usize) -> SlotFor {
+    SlotFor::X25519 {
+        identity: seeded(seed_name, &format!("x25519 identity {i}")),
+        ephemeral_secret: seeded(seed_name, &format!("ephemeral secret {slot}")),
+    }
+}
+
+/// The hybrid slot for identity `i` of `seed_name`, at slot index `slot`.
+fn hybrid_slot(seed_name: &str, i: usize, slot: usize) -> SlotFor {
+    let mut randomness = [0u8; 64];
+    randomness[..32].copy_from_slice(&seeded(seed_name, &format!("ml-kem randomness {slot}")));
+    randomness[32..].copy_from_slice(&seeded(seed_name, &format!("ephemeral secret {slot}")));
+    SlotFor::Hybrid {
+        identity: seeded(seed_name, &format!("hybrid identity {i}")),
+        randomness,
+    }
+}
+
 /// An unknown-type slot writes itself as it is.
 struct VerbatimSlot(RawSlot);
 
@@ -130,25 +175,34 @@ impl Recipient for VerbatimSlot {
     }
 }
 
-/// The credentials a reader is given: key files (tried first, in order), then a passphrase.
+/// The credentials a reader is given: key files (tried first, in order), then identities
+/// (in order), then a passphrase.
 #[derive(Clone, Default)]
 struct Credentials {
     key_files: Vec<String>,
+    identities: Vec<String>,
     passphrase: Option<String>,
 }
 
 impl Credentials {
     fn passphrase(p: &str) -> Self {
         Credentials {
-            key_files: Vec::new(),
             passphrase: Some(p.to_string()),
+            ..Credentials::default()
         }
     }
 
     fn key_files(keys: &[[u8; 32]]) -> Self {
         Credentials {
             key_files: keys.iter().map(key_line).collect(),
-            passphrase: None,
+            ..Credentials::default()
+        }
+    }
+
+    fn identities(lines: &[String]) -> Self {
+        Credentials {
+            identities: lines.to_vec(),
+            ..Credentials::default()
         }
     }
 
@@ -156,6 +210,9 @@ impl Credentials {
     fn write_into(&self, v: &mut Value) {
         if !self.key_files.is_empty() {
             v["key_files"] = json!(self.key_files);
+        }
+        if !self.identities.is_empty() {
+            v["identities"] = json!(self.identities);
         }
         if let Some(p) = &self.passphrase {
             v["passphrase"] = json!(p);
@@ -183,6 +240,8 @@ impl Made {
                 SlotFor::Passphrase(p) => creds.passphrase = Some(p.clone()),
                 SlotFor::KeyFile(key) => creds.key_files.push(key_line(key)),
                 SlotFor::Unknown(_) => {}
+                SlotFor::X25519 { identity, .. } => creds.identities.push(x25519_line(identity)),
+                SlotFor::Hybrid { identity, .. } => creds.identities.push(hybrid_line(identity)),
             }
         }
         creds
@@ -240,6 +299,22 @@ fn make_with_slots(seed_name: &str, len: usize, slots: &[SlotFor]) -> Made {
                 }
                 SlotFor::KeyFile(key) => Box::new(SymmetricKey::from_bytes(*key)),
                 SlotFor::Unknown(raw) => Box::new(VerbatimSlot(raw.clone())),
+                SlotFor::X25519 {
+                    identity,
+                    ephemeral_secret,
+                } => Box::new(
+                    X25519Identity::from_secret_bytes(*identity)
+                        .recipient()
+                        .for_test_vectors(*ephemeral_secret),
+                ),
+                SlotFor::Hybrid {
+                    identity,
+                    randomness,
+                } => Box::new(
+                    HybridIdentity::from_seed((*identity).into())
+                        .recipient()
+                        .for_test_vectors(*randomness),
+                ),
             }
         })
         .collect();
@@ -382,6 +457,24 @@ fn slot_json(slot: &SlotFor) -> Value {
         SlotFor::Passphrase(p) => json!({"type": "passphrase", "passphrase": p}),
         SlotFor::KeyFile(key) => json!({"type": "key_file", "key_file": key_line(key)}),
         SlotFor::Unknown(raw) => json!({"type": "unknown", "slot_type": raw.slot_type}),
+        SlotFor::X25519 {
+            identity,
+            ephemeral_secret,
+        } => json!({
+            "type": "x25519",
+            "identity": x25519_line(identity),
+            "recipient": X25519Identity::from_secret_bytes(*identity).recipient().to_string(),
+            "ephemeral_secret": hex(ephemeral_secret),
+        }),
+        SlotFor::Hybrid {
+            identity,
+            randomness,
+        } => json!({
+            "type": "hybrid",
+            "identity": hybrid_line(identity),
+            "recipient": HybridIdentity::from_seed((*identity).into()).recipient().to_string(),
+            "encapsulation_randomness": hex(randomness),
+        }),
     }
 }
 
@@ -974,6 +1067,7 @@ fn build() -> Vec<Vector> {
         );
     }
     key_file_vectors(&mut b);
+    public_key_vectors(&mut b);
     b.vectors
 }
 
@@ -1223,6 +1317,276 @@ fn key_file_vectors(b: &mut Builder) {
             (Credentials::key_files(&[key0]), no_slot(0)),
         ];
     }
+}
+
+/// Byte offsets in a header whose only slot is an X25519 slot (FORMAT.md, "X25519 slot
+/// body").
+mod x_off {
+    pub const BODY: usize = 52;
+    pub const SHARE: usize = 52; // 32 bytes
+    pub const CHECK: usize = 84; // 32 bytes
+    pub const WRAPPED_KEY: usize = 116; // 48 bytes
+    pub const MAC: usize = 164;
+    pub const HEADER_END: usize = 196;
+}
+
+/// Byte offsets in a header whose only slot is a hybrid slot (FORMAT.md, "Hybrid slot
+/// body").
+mod h_off {
+    pub const BODY: usize = 52;
+    pub const ML_KEM_CT: usize = 52; // 1088 bytes
+    pub const X25519_SHARE: usize = 1140; // 32 bytes
+    pub const CHECK: usize = 1172; // 32 bytes
+    pub const WRAPPED_KEY: usize = 1204; // 48 bytes
+    pub const MAC: usize = 1252;
+    pub const HEADER_END: usize = 1284;
+}
+
+/// A point of order 8 on Curve25519 (a low-order X25519 share): every X25519 secret
+/// agrees the all-zero secret with it.
+const LOW_ORDER_POINT: &str = "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800";
+
+/// Vectors of the public-key slots: X25519 (type 0x10) and hybrid X-Wing (type 0x11).
+fn public_key_vectors(b: &mut Builder) {
+    let no_slot = || err_with("no_slot_opened", json!({"unsupported_slots": 0}));
+    let auth = || err("header_authentication");
+
+    // ---- Positive. ----
+    let x = make_with_slots("ok_x25519", 1000, &[x25519_slot("ok_x25519", 0, 0)]);
+    assert_eq!(x.header_len, x_off::HEADER_END);
+    b.positive(
+        "ok_x25519",
+        &x,
+        "one X25519 slot (X25519 identity 0 of the source), 1000-byte plaintext",
+    );
+    let stranger_x = x25519_line(&seeded("ok_x25519", "x25519 identity 1"));
+    let stranger_h = hybrid_line(&seeded("ok_x25519", "hybrid identity 0"));
+    b.last().credential_checks = vec![
+        (Credentials::identities(&[stranger_x.clone()]), no_slot()),
+        (Credentials::identities(&[stranger_h]), no_slot()),
+    ];
+
+    let h = make_with_slots("ok_hybrid", 1000, &[hybrid_slot("ok_hybrid", 0, 0)]);
+    assert_eq!(h.header_len, h_off::HEADER_END);
+    b.positive(
+        "ok_hybrid",
+        &h,
+        "one hybrid (X-Wing) slot (hybrid identity 0 of the source), 1000-byte plaintext",
+    );
+    let stranger_h = hybrid_line(&seeded("ok_hybrid", "hybrid identity 1"));
+    b.last().credential_checks = vec![
+        (Credentials::identities(&[stranger_h.clone()]), no_slot()),
+        (Credentials::identities(&[stranger_x]), no_slot()),
+    ];
+
+    const MIXED: &str = "ok_recipients_and_symmetric";
+    let mixed = make_with_slots(
+        MIXED,
+        20000,
+        &[
+            SlotFor::Passphrase(passphrase_for(MIXED)),
+            x25519_slot(MIXED, 0, 1),
+            SlotFor::KeyFile(key_file_key(MIXED, 0)),
+            hybrid_slot(MIXED, 0, 3),
+            hybrid_slot(MIXED, 1, 4),
+        ],
+    );
+    b.positive(
+        MIXED,
+        &mixed,
+        "a passphrase slot, an X25519 slot, a key-file slot and two hybrid slots: each \
+         credential alone opens the file",
+    );
+
+    // ---- X25519 slot conditions. ----
+    {
+        let mut bytes = x.bytes.clone();
+        bytes[x_off::SHARE..x_off::SHARE + 32].copy_from_slice(&hex_bytes(LOW_ORDER_POINT));
+        remac(&mut bytes, x_off::HEADER_END, &x.file_key);
+        b.negative(
+            "x25519_low_order_share",
+            "header",
+            &x,
+            bytes,
+            json!({"kind": "set", "field": "header.slot0.ephemeral_share", "offset": x_off::SHARE,
+                   "value": LOW_ORDER_POINT, "remac": true}),
+            auth(),
+            ok(),
+            0,
+            "X25519 ephemeral share replaced by a point of order 8 (header MAC recomputed): \
+             the shared secret is all zero, which a reader MUST refuse (the slot is not \
+             just someone else's)",
+        );
+    }
+    b.named_header_flip(
+        "x25519_flip_ephemeral_share",
+        "slot0.ephemeral_share",
+        &x,
+        x_off::SHARE + 7,
+        0x01,
+        no_slot(),
+        auth(),
+        "X25519 ephemeral share changed: another shared secret and another HKDF info, so \
+         the check no longer matches; with the file key the MAC fails",
+    );
+    b.named_header_flip(
+        "x25519_flip_check",
+        "slot0.check",
+        &x,
+        x_off::CHECK,
+        0x01,
+        no_slot(),
+        auth(),
+        "X25519 slot check value changed: the identity no longer matches the slot; with \
+         the file key the MAC fails",
+    );
+    b.named_header_flip(
+        "x25519_flip_wrapped_key",
+        "slot0.wrapped_key",
+        &x,
+        x_off::WRAPPED_KEY,
+        0x01,
+        auth(),
+        auth(),
+        "X25519 slot wrapped key changed: the check matches but the key does not \
+         authenticate",
+    );
+    slot_from_other_file(
+        b,
+        "x25519_slot_from_other_file",
+        &x,
+        &make_with_slots("x25519_other_file", 1, &[x25519_slot("ok_x25519", 0, 0)]),
+        x_off::BODY..x_off::MAC,
+        "the X25519 slot replaced by the slot the same identity has in another file, made \
+         with the same ephemeral secret (header MAC recomputed): its check is bound to the \
+         other header nonce, so the identity opens no slot",
+    );
+
+    // ---- Hybrid slot conditions. ----
+    {
+        let wrong = hybrid_line(&seeded("hybrid_wrong_identity", "hybrid identity 0"));
+        b.negative(
+            "hybrid_wrong_identity",
+            "header",
+            &h,
+            h.bytes.clone(),
+            json!({"kind": "identity"}),
+            no_slot(),
+            ok(),
+            0,
+            "the file is intact; the recorded identity is not the one it was written for",
+        );
+        b.last().credentials = Credentials::identities(&[wrong]);
+    }
+    b.named_header_flip(
+        "hybrid_flip_encapsulation",
+        "slot0.encapsulation.ml_kem",
+        &h,
+        h_off::ML_KEM_CT + 100,
+        0x01,
+        no_slot(),
+        auth(),
+        "one bit of the ML-KEM-768 ciphertext in the X-Wing encapsulation changed: ML-KEM \
+         rejects implicitly (a pseudorandom secret), so the check no longer matches; with \
+         the file key the MAC fails",
+    );
+    b.named_header_flip(
+        "hybrid_flip_encapsulation_x25519",
+        "slot0.encapsulation.x25519_share",
+        &h,
+        h_off::X25519_SHARE + 7,
+        0x01,
+        no_slot(),
+        auth(),
+        "one bit of the X25519 share in the X-Wing encapsulation changed: another shared \
+         secret, so the check no longer matches; with the file key the MAC fails",
+    );
+    {
+        let mut bytes = h.bytes.clone();
+        let at = h_off::X25519_SHARE;
+        bytes[at..at + 32].copy_from_slice(&hex_bytes(LOW_ORDER_POINT));
+        remac(&mut bytes, h_off::HEADER_END, &h.file_key);
+        b.negative(
+            "hybrid_low_order_share",
+            "header",
+            &h,
+            bytes,
+            json!({"kind": "set", "field": "header.slot0.encapsulation.x25519_share",
+                   "offset": at, "value": LOW_ORDER_POINT, "remac": true}),
+            auth(),
+            ok(),
+            0,
+            "the X25519 share of the X-Wing encapsulation replaced by a point of order 8 \
+             (header MAC recomputed): a non-contributory share, which the decapsulation \
+             MUST refuse",
+        );
+    }
+    b.named_header_flip(
+        "hybrid_flip_check",
+        "slot0.check",
+        &h,
+        h_off::CHECK,
+        0x01,
+        no_slot(),
+        auth(),
+        "hybrid slot check value changed: the identity no longer matches the slot; with \
+         the file key the MAC fails",
+    );
+    b.named_header_flip(
+        "hybrid_flip_wrapped_key",
+        "slot0.wrapped_key",
+        &h,
+        h_off::WRAPPED_KEY,
+        0x01,
+        auth(),
+        auth(),
+        "hybrid slot wrapped key changed: the check matches but the key does not \
+         authenticate",
+    );
+    slot_from_other_file(
+        b,
+        "hybrid_slot_from_other_file",
+        &h,
+        &make_with_slots("hybrid_other_file", 1, &[hybrid_slot("ok_hybrid", 0, 0)]),
+        h_off::BODY..h_off::MAC,
+        "the hybrid slot replaced by the slot the same identity has in another file, made \
+         with the same encapsulation randomness (header MAC recomputed): its check is bound \
+         to the other header nonce, so the identity opens no slot",
+    );
+}
+
+/// `made`'s slot body replaced by the one at the same place in `other` (same credential,
+/// another file), MAC recomputed: opens nothing, opens with the file key.
+fn slot_from_other_file(
+    b: &mut Builder,
+    name: &str,
+    made: &Made,
+    other: &Made,
+    body: std::ops::Range<usize>,
+    description: &str,
+) {
+    let mut bytes = made.bytes.clone();
+    bytes[body.clone()].copy_from_slice(&other.bytes[body]);
+    remac(&mut bytes, made.header_len, &made.file_key);
+    b.negative(
+        name,
+        "header",
+        made,
+        bytes,
+        json!({"kind": "splice", "field": "header.slot0.body", "from": other.seed_name,
+               "remac": true}),
+        err_with("no_slot_opened", json!({"unsupported_slots": 0})),
+        ok(),
+        0,
+        description,
+    );
+}
+
+fn hex_bytes(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn vectors_dir() -> PathBuf {

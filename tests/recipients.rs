@@ -517,3 +517,76 @@ fn keys_made_by_typage_derive_the_same_recipients() {
     }
     assert_eq!(checked, [4, 4], "typage printed 4 keys of each type");
 }
+
+// ---- The X-Wing draft's own vectors ----
+
+/// tests/vectors/xwing/README.md says where they come from.
+#[test]
+fn x_wing_matches_the_drafts_vectors() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/xwing/test-vectors.json");
+    let vectors: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let vectors = vectors.as_array().unwrap();
+    assert_eq!(vectors.len(), 3);
+    let field = |v: &serde_json::Value, name: &str| hex::decode(v[name].as_str().unwrap()).unwrap();
+    for v in vectors {
+        let seed: [u8; 32] = field(v, "sk").try_into().unwrap();
+        let identity = HybridIdentity::from_seed(seed.into());
+        assert_eq!(identity.recipient().to_bytes().to_vec(), field(v, "pk"));
+
+        let eseed: [u8; 64] = field(v, "eseed").try_into().unwrap();
+        let recipient = identity.recipient();
+        let file = file_for(&[&recipient.for_test_vectors(eseed)]);
+        let body = &file[BODY..BODY + hybrid::BODY_LEN];
+        assert_eq!(&body[..hybrid::CIPHERTEXT_LEN], &field(v, "ct")[..]);
+        // wrap key || check = HKDF-SHA-256(ss, salt = header nonce, "coffer.v1 X-Wing slot")
+        let mut okm = [0u8; 64];
+        Hkdf::<Sha256>::new(Some(&NONCE), &field(v, "ss"))
+            .expand(b"coffer.v1 X-Wing slot", &mut okm)
+            .unwrap();
+        let check = &body[hybrid::CIPHERTEXT_LEN..hybrid::CIPHERTEXT_LEN + 32];
+        assert_eq!(check, &okm[32..]);
+        assert_eq!(open(&identity, &file).unwrap(), PLAINTEXT);
+    }
+}
+
+/// FORMAT.md, "X25519 slot example", byte for byte.
+#[test]
+fn the_format_example_of_an_x25519_slot() {
+    let identity = X25519Identity::parse(
+        "COFFER-SECRET-KEY-1QQQSYQCYQ5RQWZQFPG9SCRGWPUGPZYSNZS23V9CCRYDPK8QARC0SXH424P",
+    )
+    .unwrap();
+    let age = X25519Identity::parse(
+        "AGE-SECRET-KEY-1QQQSYQCYQ5RQWZQFPG9SCRGWPUGPZYSNZS23V9CCRYDPK8QARC0SWRYDWG",
+    )
+    .unwrap();
+    let recipient = identity.recipient();
+    assert_eq!(age.recipient(), recipient);
+    assert_eq!(
+        recipient.to_string(),
+        "coffer13aqvttdk3ujkyjh9kg2w5an6dmy5mq5a84a4uxk3hfhnugfc9p0s2pjpre"
+    );
+    assert_eq!(
+        "age13aqvttdk3ujkyjh9kg2w5an6dmy5mq5a84a4uxk3hfhnugfc9p0sy5p2wh"
+            .parse::<X25519Recipient>()
+            .unwrap(),
+        recipient
+    );
+    let bytes = |start: u8| -> [u8; 32] { std::array::from_fn(|i| start + i as u8) };
+    let slot = recipient
+        .for_test_vectors(bytes(32))
+        .seal(
+            &FileKey::from_bytes(bytes(96)),
+            coffer::FileBinding::without_context(&bytes(64)),
+        )
+        .unwrap();
+    assert_eq!(slot.slot_type, 0x10);
+    assert_eq!(
+        hex::encode(&slot.body),
+        "358072d6365880d1aeea329adf9121383851ed21a28e3b75e965d0d2cd166254\
+         e634bbcffe3be845adb89d26f5b74f30fd28a3adcaa274f744bd8040f958e81f\
+         92ac3d0d5e347b15c6c7769fdf408702f1f5a7639f00e93340d850c55f6ef06b\
+         194a5dd0af042fe63db2e20bff141f35"
+    );
+}

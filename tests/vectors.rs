@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use coffer::internals::stream::PREFIX_LEN;
 use coffer::{
-    Decryptor, Encryptor, Error, FileKey, Identity, Limits, Passphrase, PassphraseIdentity,
-    PassphraseKey, PipelineOptions, RawSlot, Recipient, Slot, SymmetricKey,
+    AnyIdentity, Decryptor, Encryptor, Error, FileKey, HybridRecipient, Identity, Limits,
+    Passphrase, PassphraseIdentity, PassphraseKey, PipelineOptions, RawSlot, Recipient, Slot,
+    SymmetricKey, X25519Recipient,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -69,9 +70,11 @@ fn classify(err: &Error) -> (String, Value) {
 }
 
 /// The credentials a vector (or one of its `credential_checks`) records: its key files,
-/// tried first in order, then its passphrase (README.md, "Credentials").
+/// tried first in order, then its identities in order, then its passphrase (README.md,
+/// "Credentials").
 struct Credentials {
     key_files: Vec<SymmetricKey>,
+    identities: Vec<AnyIdentity>,
     passphrase: Option<PassphraseIdentity>,
 }
 
@@ -90,6 +93,19 @@ impl Credentials {
                     .collect()
             })
             .unwrap_or_default();
+        let identities = v
+            .get("identities")
+            .map(|list| {
+                list.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|line| {
+                        AnyIdentity::parse(line.as_str().unwrap())
+                            .unwrap_or_else(|e| panic!("{}: identity: {e}", v["name"]))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let passphrase = v.get("passphrase").map(|p| {
             PassphraseIdentity::new(
                 Passphrase::new(p.as_str().unwrap().as_bytes().to_vec()),
@@ -98,6 +114,7 @@ impl Credentials {
         });
         Credentials {
             key_files,
+            identities,
             passphrase,
         }
     }
@@ -105,6 +122,7 @@ impl Credentials {
     fn identities(&self) -> Vec<&dyn Identity> {
         let mut ids: Vec<&dyn Identity> =
             self.key_files.iter().map(|k| k as &dyn Identity).collect();
+        ids.extend(self.identities.iter().map(AnyIdentity::as_identity));
         ids.extend(self.passphrase.iter().map(|p| p as &dyn Identity));
         ids
     }
@@ -250,6 +268,7 @@ fn check_each_slot_opens_alone(v: &Value, bytes: &[u8], problems: &mut Vec<Strin
         let alone = match str_field(cred, "type") {
             "passphrase" => json!({"passphrase": cred["passphrase"]}),
             "key_file" => json!({"key_files": [cred["key_file"]]}),
+            "x25519" | "hybrid" => json!({"identities": [cred["identity"]]}),
             _ => continue,
         };
         match coffer::decrypt(&Credentials::of(&alone).identities(), bytes) {
@@ -288,6 +307,11 @@ fn check_credential_sets(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// `N` bytes from hex.
+fn hex_array<const N: usize>(text: &str) -> [u8; N] {
+    hex::decode(text).unwrap().try_into().unwrap()
 }
 
 /// A slot of a type this version does not define, written back as it was read.
@@ -362,6 +386,18 @@ fn check_reencrypts(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
                 (Slot::KeyFile(_), "key_file") => {
                     Box::new(SymmetricKey::parse(str_field(cred, "key_file").as_bytes()).unwrap())
                 }
+                (Slot::X25519(_), "x25519") => Box::new(
+                    str_field(cred, "recipient")
+                        .parse::<X25519Recipient>()
+                        .unwrap()
+                        .for_test_vectors(hex_array(str_field(cred, "ephemeral_secret"))),
+                ),
+                (Slot::Hybrid(_), "hybrid") => Box::new(
+                    str_field(cred, "recipient")
+                        .parse::<HybridRecipient>()
+                        .unwrap()
+                        .for_test_vectors(hex_array(str_field(cred, "encapsulation_randomness"))),
+                ),
                 (Slot::Unknown { slot_type, .. }, "unknown") => {
                     assert_eq!(cred["slot_type"], *slot_type, "{name}: unknown slot type");
                     Box::new(VerbatimSlot(raw.clone()))
@@ -496,6 +532,21 @@ fn required_conditions_are_covered() {
         "key_file_slot_from_other_file",
         "key_file_slot_type_passphrase",
         "kdf_over_limit_opened_by_key_file",
+        "ok_x25519",
+        "ok_hybrid",
+        "ok_recipients_and_symmetric",
+        "x25519_low_order_share",
+        "x25519_flip_ephemeral_share",
+        "x25519_flip_check",
+        "x25519_flip_wrapped_key",
+        "x25519_slot_from_other_file",
+        "hybrid_wrong_identity",
+        "hybrid_flip_encapsulation",
+        "hybrid_flip_encapsulation_x25519",
+        "hybrid_low_order_share",
+        "hybrid_flip_check",
+        "hybrid_flip_wrapped_key",
+        "hybrid_slot_from_other_file",
     ] {
         assert!(names.contains(&n), "{n}");
     }

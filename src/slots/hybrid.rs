@@ -11,8 +11,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use x_wing::{
-    DecapsulationKeyRejectNonContrib, Decapsulator, EncapsulationKey, KeyExport, TryDecapsulate,
-    CIPHERTEXT_SIZE, DECAPSULATION_KEY_SIZE, ENCAPSULATION_KEY_SIZE, ENCAPSULATION_RANDOMNESS_SIZE,
+    DecapsulationKeyRejectNonContrib, Decapsulator, EncapsulationKey, KeyExport, KeyInit,
+    TryDecapsulate, CIPHERTEXT_SIZE, DECAPSULATION_KEY_SIZE, ENCAPSULATION_KEY_SIZE,
+    ENCAPSULATION_RANDOMNESS_SIZE,
 };
 use zeroize::Zeroizing;
 
@@ -143,7 +144,7 @@ impl HybridRecipient {
     /// A recipient that encapsulates with this fixed randomness, for deterministic test
     /// vectors. Never use it for real files: the randomness must be fresh.
     #[doc(hidden)]
-    pub fn for_test_vectors(&self, randomness: [u8; RANDOMNESS_LEN]) -> impl Recipient + '_ {
+    pub fn for_test_vectors(self, randomness: [u8; RANDOMNESS_LEN]) -> impl Recipient {
         FixedRandomness {
             recipient: self,
             randomness: Zeroizing::new(randomness),
@@ -151,12 +152,12 @@ impl HybridRecipient {
     }
 }
 
-struct FixedRandomness<'a> {
-    recipient: &'a HybridRecipient,
+struct FixedRandomness {
+    recipient: HybridRecipient,
     randomness: Zeroizing<[u8; RANDOMNESS_LEN]>,
 }
 
-impl Recipient for FixedRandomness<'_> {
+impl Recipient for FixedRandomness {
     fn seal(&self, file_key: &FileKey, file: FileBinding<'_>) -> Result<RawSlot> {
         Ok(self.recipient.seal_with(&self.randomness, file_key, file))
     }
@@ -197,7 +198,8 @@ impl fmt::Debug for HybridRecipient {
 /// An X-Wing seed: opens the slots sealed to its [`HybridRecipient`].
 pub struct HybridIdentity {
     seed: Zeroizing<[u8; SEED_LEN]>,
-    key: DecapsulationKeyRejectNonContrib,
+    // Boxed: the expanded keys are about 1.7 KiB.
+    key: Box<DecapsulationKeyRejectNonContrib>,
 }
 
 impl HybridIdentity {
@@ -210,7 +212,8 @@ impl HybridIdentity {
 
     /// From the 32-byte X-Wing seed, expanded as the X-Wing draft (and age) do.
     pub fn from_seed(seed: Zeroizing<[u8; SEED_LEN]>) -> Self {
-        let key = DecapsulationKeyRejectNonContrib::from(*seed);
+        // By reference: no copy of the seed is left behind.
+        let key = Box::new(DecapsulationKeyRejectNonContrib::new((&*seed).into()));
         HybridIdentity { seed, key }
     }
 

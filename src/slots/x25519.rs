@@ -144,7 +144,7 @@ impl X25519Recipient {
     /// A recipient that seals with this fixed ephemeral secret, for deterministic test
     /// vectors. Never use it for real files: the ephemeral secret must be fresh.
     #[doc(hidden)]
-    pub fn for_test_vectors(&self, ephemeral_secret: [u8; KEY_LEN]) -> impl Recipient + '_ {
+    pub fn for_test_vectors(self, ephemeral_secret: [u8; KEY_LEN]) -> impl Recipient {
         FixedEphemeral {
             recipient: self,
             secret: StaticSecret::from(ephemeral_secret),
@@ -152,12 +152,12 @@ impl X25519Recipient {
     }
 }
 
-struct FixedEphemeral<'a> {
-    recipient: &'a X25519Recipient,
+struct FixedEphemeral {
+    recipient: X25519Recipient,
     secret: StaticSecret,
 }
 
-impl Recipient for FixedEphemeral<'_> {
+impl Recipient for FixedEphemeral {
     fn seal(&self, file_key: &FileKey, file: FileBinding<'_>) -> Result<RawSlot> {
         self.recipient.seal_with(&self.secret, file_key, file)
     }
