@@ -452,23 +452,36 @@ fn an_identity_file_readable_by_others_gets_a_warning() {
 }
 
 #[test]
-fn delete_source_with_public_recipients_alone_is_refused_before_anything() {
+fn delete_source_with_public_recipients_alone_reads_each_output_back_first() {
     let fx = Fx::new();
     let recipient = keygen(&fx, "id.txt", false);
-    fx.write("doc", b"keep me");
-    let before = fx.snapshot();
-    let r = fx.run([
-        "encrypt",
-        "--delete-source",
-        "--recipient",
-        &recipient,
-        "doc",
-    ]);
-    r.expect(2);
-    assert!(r.stderr.contains("--delete-source"), "{}", r.stderr);
-    assert_eq!(fx.snapshot(), before);
-    // With a key file as well, the output is read back through it and the source goes.
+    // A tree of several files, so that files are sealed on several threads at once.
+    let names: Vec<String> = (0..6).map(|i| format!("outbox/f{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        fx.write(name, &data(3000 * i + 1, i as u64));
+    }
+    let r = run_detached(
+        &fx,
+        &[
+            "encrypt",
+            "-q",
+            "-r",
+            "--delete-source",
+            "--recipient",
+            &recipient,
+            "outbox",
+        ],
+    );
+    r.expect(0);
+    for (i, name) in names.iter().enumerate() {
+        assert!(!fx.p(name).exists(), "{name} was not removed");
+        let r = decrypt_with(&fx, "id.txt", &format!("{name}.coffer"));
+        r.expect(0);
+        assert_eq!(r.stdout, data(3000 * i + 1, i as u64), "{name}");
+    }
+    // With a key file as well, the output is read back through the key file.
     fx.run(["keygen", "--symmetric", "-o", "k.key"]).expect(0);
+    fx.write("doc", b"keep me");
     fx.run([
         "encrypt",
         "--delete-source",

@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 use super::args::{CredentialArgs, IdentityArgs, RecipientArgs};
 use super::error::CliError;
 use super::passphrase::{self, Purpose};
+use super::read_back::{Capturing, FileKeys};
 use super::recipients::{self, FileIdentity};
 
 /// A key file is a line of about 80 characters; anything much larger is not one.
@@ -99,6 +100,9 @@ pub struct Recipients {
     pub key_files: Vec<Arc<SymmetricKey>>,
     pub public: Vec<AnyRecipient>,
     pub passphrase: Option<Arc<PassphraseKey>>,
+    /// One of the public recipients, keeping file keys for the read-back (see
+    /// [`Recipients::as_identities`]).
+    capturing: Option<Capturing>,
 }
 
 impl Recipients {
@@ -123,6 +127,7 @@ impl Recipients {
             key_files,
             public,
             passphrase,
+            capturing: None,
         })
     }
 
@@ -130,28 +135,37 @@ impl Recipients {
         let mut all: Vec<&dyn Recipient> = Vec::new();
         all.extend(self.key_files.iter().map(|k| &**k as &dyn Recipient));
         all.extend(self.public.iter().map(AnyRecipient::as_recipient));
+        all.extend(self.capturing.iter().map(|c| c as &dyn Recipient));
         all.extend(self.passphrase.as_deref().map(|k| k as &dyn Recipient));
         all
     }
 
     /// The identities that open what this run wrote, with no derivation (for reading
-    /// outputs back before `--delete-source`): the key files and the passphrase key.
-    /// `None` when there are none: a public recipient alone cannot read anything back.
-    pub fn as_identities(&self, limits: Limits) -> Option<Identities> {
+    /// outputs back before `--delete-source`): the key files and the passphrase key, or,
+    /// with public-key recipients alone (which cannot decrypt), the file keys this run
+    /// keeps as it seals them ([`super::read_back`]).
+    pub fn as_identities(&mut self, limits: Limits) -> Identities {
         let passphrase = self.passphrase.as_ref().map(|key| {
             // The passphrase itself is not needed: the key is already derived.
             let identity = PassphraseIdentity::new(coffer::Passphrase::new(Vec::new()), limits);
             identity.remember(Arc::clone(key));
             identity
         });
-        if passphrase.is_none() && self.key_files.is_empty() {
-            return None;
+        let mut file_keys = None;
+        if passphrase.is_none() && self.key_files.is_empty() && !self.public.is_empty() {
+            let keys = Arc::new(FileKeys::default());
+            self.capturing = Some(Capturing {
+                recipient: self.public.remove(0),
+                keys: Arc::clone(&keys),
+            });
+            file_keys = Some(keys);
         }
-        Some(Identities {
+        Identities {
             key_files: self.key_files.clone(),
             public: Vec::new(),
             passphrase,
-        })
+            file_keys,
+        }
     }
 }
 
@@ -162,6 +176,8 @@ pub struct Identities {
     /// From identity files (`-i`), in the order given.
     pub public: Vec<AnyIdentity>,
     pub passphrase: Option<PassphraseIdentity>,
+    /// Encrypt's read-back with public-key recipients alone.
+    file_keys: Option<Arc<FileKeys>>,
 }
 
 impl Identities {
@@ -203,6 +219,7 @@ impl Identities {
             key_files,
             public,
             passphrase,
+            file_keys: None,
         })
     }
 
@@ -233,6 +250,7 @@ impl Identities {
         let mut all: Vec<&dyn Identity> = Vec::new();
         all.extend(self.key_files.iter().map(|k| &**k as &dyn Identity));
         all.extend(self.public.iter().map(AnyIdentity::as_identity));
+        all.extend(self.file_keys.as_deref().map(|k| k as &dyn Identity));
         all.extend(self.passphrase.as_ref().map(|p| p as &dyn Identity));
         all
     }

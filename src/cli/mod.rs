@@ -16,6 +16,7 @@ mod output;
 mod passphrase;
 mod plan;
 mod progress;
+mod read_back;
 mod recipients;
 mod rekey;
 mod removal;

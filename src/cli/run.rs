@@ -239,21 +239,11 @@ fn run_batch(
             Keys::Encrypt {
                 recipients: public,
                 params,
-            } => Recipients::obtain(credentials, public, params, &limits).and_then(|r| {
+            } => Recipients::obtain(credentials, public, params, &limits).map(|mut r| {
                 if delete_source {
-                    identities = Some(r.as_identities(limits).ok_or_else(|| {
-                        CliError::usage(
-                            "--delete-source reads each output back before removing its \
-                                 source, and public-key recipients alone cannot read anything",
-                        )
-                        .hint(
-                            "add a --key-file or a passphrase as well, or remove the \
-                                 sources yourself once a restore with the identity worked",
-                        )
-                    })?);
+                    identities = Some(r.as_identities(limits));
                 }
                 recipients = Some(r);
-                Ok(())
             }),
             Keys::Open(files) => {
                 Identities::obtain(credentials, files, limits).map(|i| identities = Some(i))
