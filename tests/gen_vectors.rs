@@ -1362,7 +1362,10 @@ fn public_key_vectors(b: &mut Builder) {
     let stranger_x = x25519_line(&seeded("ok_x25519", "x25519 identity 1"));
     let stranger_h = hybrid_line(&seeded("ok_x25519", "hybrid identity 0"));
     b.last().credential_checks = vec![
-        (Credentials::identities(&[stranger_x.clone()]), no_slot()),
+        (
+            Credentials::identities(std::slice::from_ref(&stranger_x)),
+            no_slot(),
+        ),
         (Credentials::identities(&[stranger_h]), no_slot()),
     ];
 
@@ -1375,7 +1378,10 @@ fn public_key_vectors(b: &mut Builder) {
     );
     let stranger_h = hybrid_line(&seeded("ok_hybrid", "hybrid identity 1"));
     b.last().credential_checks = vec![
-        (Credentials::identities(&[stranger_h.clone()]), no_slot()),
+        (
+            Credentials::identities(std::slice::from_ref(&stranger_h)),
+            no_slot(),
+        ),
         (Credentials::identities(&[stranger_x]), no_slot()),
     ];
 

@@ -590,3 +590,67 @@ fn the_format_example_of_an_x25519_slot() {
          194a5dd0af042fe63db2e20bff141f35"
     );
 }
+
+#[test]
+fn slot_bodies_of_the_wrong_length_are_invalid_headers() {
+    use coffer::{RawSlot, Slot};
+    for (slot_type, len) in [(0x10u8, x25519::BODY_LEN), (0x11, hybrid::BODY_LEN)] {
+        for wrong in [len - 1, len + 1, 0] {
+            let raw = RawSlot {
+                slot_type,
+                body: vec![7; wrong],
+            };
+            assert!(
+                matches!(Slot::decode(&raw), Err(Error::InvalidHeader(_))),
+                "type {slot_type:#x} with {wrong} bytes"
+            );
+        }
+        let raw = RawSlot {
+            slot_type,
+            body: vec![7; len],
+        };
+        assert!(Slot::decode(&raw).is_ok());
+    }
+}
+
+#[test]
+fn every_single_character_typo_in_a_key_is_caught() {
+    let classic = X25519Identity::generate();
+    let hybrid = HybridIdentity::generate();
+    let texts = [
+        classic.to_line().to_string(),
+        hybrid.to_line().to_string(),
+        classic.recipient().to_string(),
+    ];
+    for text in &texts {
+        let data_start = text.rfind('1').unwrap() + 1;
+        for i in data_start..text.len() {
+            let mut typo = text.as_bytes().to_vec();
+            typo[i] = match typo[i] {
+                b'q' => b'p',
+                b'Q' => b'P',
+                c if c.is_ascii_uppercase() => b'Q',
+                _ => b'q',
+            };
+            let typo = String::from_utf8(typo).unwrap();
+            let rejected = if text.starts_with("coffer1") {
+                typo.parse::<AnyRecipient>().is_err()
+            } else {
+                AnyIdentity::parse(&typo).is_err()
+            };
+            assert!(
+                rejected,
+                "a typo at {i} of a {:.12}... key was accepted",
+                text
+            );
+        }
+    }
+    // The long hybrid recipient: a typo in each of 200 places spread over it.
+    let text = hybrid.recipient().to_string();
+    for i in (10..text.len()).step_by(text.len() / 200) {
+        let mut typo = text.as_bytes().to_vec();
+        typo[i] = if typo[i] == b'q' { b'p' } else { b'q' };
+        let typo = String::from_utf8(typo).unwrap();
+        assert!(typo.parse::<AnyRecipient>().is_err(), "typo at {i}");
+    }
+}

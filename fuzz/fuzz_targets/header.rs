@@ -33,15 +33,17 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(_) => {
             // The spec accepts every canonically framed header whose slots are all of
-            // types this build knows (passphrase, key file); unknown slot types may carry
-            // rules of their own later.
+            // types this build knows (passphrase, key file, X25519, hybrid); unknown slot
+            // types may carry rules of their own later.
             let declared = data
                 .get(10..12)
                 .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
             if let Some(raw) = data.get(..declared) {
                 if header_framing_is_canonical(raw) {
                     assert!(
-                        slot_types(raw).iter().any(|&t| t != 1 && t != 2),
+                        slot_types(raw)
+                            .iter()
+                            .any(|&t| ![0x01, 0x02, 0x10, 0x11].contains(&t)),
                         "refused a canonical header of known slot types"
                     );
                 }

@@ -219,7 +219,7 @@ pub fn releasable(original: &[u8], damaged: &[u8], chunks_offset: usize) -> usiz
 pub fn header_framing_is_canonical(raw: &[u8]) -> bool {
     const FIXED: usize = 48;
     const MAC: usize = 32;
-    if raw.len() < FIXED + 4 + MAC || raw.len() > 4096 {
+    if raw.len() < FIXED + 4 + MAC || raw.len() > 65535 {
         return false;
     }
     let declared = usize::from(u16::from_be_bytes([raw[10], raw[11]]));
@@ -228,7 +228,7 @@ pub fn header_framing_is_canonical(raw: &[u8]) -> bool {
         || raw[8] != 1
         || raw[9] != 0
         || declared != raw.len()
-        || !(1..=16).contains(&slot_count)
+        || !(1..=64).contains(&slot_count)
         || raw[13..16] != [0, 0, 0]
     {
         return false;
@@ -248,6 +248,14 @@ pub fn header_framing_is_canonical(raw: &[u8]) -> bool {
         }
         // A key-file slot: check (32), wrapped key (48).
         if slot_type == 2 && body_len != 80 {
+            return false;
+        }
+        // An X25519 slot: ephemeral share (32), check (32), wrapped key (48).
+        if slot_type == 0x10 && body_len != 112 {
+            return false;
+        }
+        // A hybrid slot: X-Wing ciphertext (1120), check (32), wrapped key (48).
+        if slot_type == 0x11 && body_len != 1200 {
             return false;
         }
         slots = &slots[4 + body_len..];
