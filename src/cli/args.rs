@@ -22,11 +22,12 @@ Exit codes:
   0    success
   1    I/O or other error (including an existing output without -f)
   2    usage error (bad flags, no passphrase source, an empty or multi-line
-       passphrase, a malformed key file, KDF parameters below the floor, range
-       out of bounds)
-  3    no key slot opens with the passphrase or key files given (wrong passphrase
-       or key file), or the file's context is not the one given with --context
-       (or it has none and --require-context was given)
+       passphrase, a malformed key file, identity file or recipient, post-quantum
+       and classic recipients mixed, KDF parameters below the floor, range out of
+       bounds)
+  3    no key slot opens with the passphrase, key files or identities given
+       (wrong passphrase, key file or identity), or the file's context is not the
+       one given with --context (or it has none and --require-context was given)
   4    the file fails authentication (tampered, corrupted, truncated, trailing data)
   5    not a coffer file, unsupported version, malformed header, or KDF parameters
        over the safety limits (see --max-kdf-memory)
@@ -66,7 +67,10 @@ pub enum Command {
     /// Change who can open files, in place (header only; --rotate re-encrypts).
     #[command(after_help = REKEY_HELP)]
     Rekey(RekeyArgs),
-    /// Make a new key file (--symmetric): a random 256-bit key on one text line.
+    /// Make an identity (post-quantum by default) or a key file (--symmetric).
+    ///
+    /// An identity is the secret that opens files written to its recipient (printed on
+    /// stdout); -y prints the recipients of an identity file.
     #[command(after_help = EXIT_CODES)]
     Keygen(KeygenArgs),
     /// Print a shell completion script to stdout.
@@ -119,6 +123,41 @@ pub struct CredentialArgs {
     #[arg(long = "key-file", value_name = "PATH")]
     pub key_files: Vec<PathBuf>,
 }
+
+// ---- public-key recipients and identities (issue 9) ----
+
+/// Public-key recipients of new files: writing to them needs no secret at all.
+#[derive(Debug, Default, Args)]
+pub struct RecipientArgs {
+    /// Encrypt to RECIPIENT (repeatable): a public key printed by `coffer keygen`
+    /// (coffer1pq1... post-quantum, coffer1... classic) or by age-keygen (age1...).
+    /// Recipients need no secret: no passphrase is asked for unless --ask-passphrase or
+    /// a --passphrase-* source is given too. (-r is --recursive, as in zstd.)
+    #[arg(long = "recipient", value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+    /// Encrypt to every recipient listed in PATH (repeatable): one per line; blank lines
+    /// and lines starting with "#" are ignored.
+    #[arg(short = 'R', long = "recipients-file", value_name = "PATH")]
+    pub recipients_files: Vec<PathBuf>,
+    /// Allow post-quantum (hybrid) and classic (X25519) recipients in one file. Without
+    /// it coffer refuses the mix (exit 2): against a quantum computer the file is only as
+    /// strong as its classic slots. age 1.3 refuses this mix with no override at all.
+    #[arg(long)]
+    pub allow_classic_mix: bool,
+}
+
+/// Identity files: the secrets that open slots made for public-key recipients.
+#[derive(Debug, Default, Args)]
+pub struct IdentityArgs {
+    /// An identity file (repeatable): secret keys made by `coffer keygen` or age-keygen,
+    /// one per line ("#" comments and blank lines ignored); a coffer key file is accepted
+    /// as well. Each identity is tried on the slots of its type; no passphrase is asked
+    /// for unless --ask-passphrase or a --passphrase-* source is given too.
+    #[arg(short = 'i', long = "identity", value_name = "PATH")]
+    pub identity_files: Vec<PathBuf>,
+}
+
+// ---- end public-key recipients and identities ----
 
 /// Options shared by every command that processes files with credentials.
 #[derive(Debug, Args)]
@@ -207,6 +246,8 @@ pub struct EncryptArgs {
     #[command(flatten)]
     pub batch: BatchArgs,
     #[command(flatten)]
+    pub recipients: RecipientArgs,
+    #[command(flatten)]
     pub kdf: KdfArgs,
     #[command(flatten)]
     pub context: ContextArgs,
@@ -221,6 +262,8 @@ pub struct DecryptArgs {
     pub write: WriteArgs,
     #[command(flatten)]
     pub batch: BatchArgs,
+    #[command(flatten)]
+    pub identities: IdentityArgs,
     /// Decrypt only plaintext bytes START..START+LEN ("START:LEN", or "START:" to the
     /// end) of one seekable file, reading only the chunks that cover them.
     #[arg(long, value_name = "START:LEN", value_parser = parse_range,
@@ -239,6 +282,8 @@ pub struct VerifyArgs {
     pub batch: BatchArgs,
     #[command(flatten)]
     pub context: ExpectContextArgs,
+    #[command(flatten)]
+    pub identities: IdentityArgs,
 }
 
 #[derive(Debug, Args)]
@@ -264,7 +309,8 @@ a new file key (constant memory, same output safety), so old credentials open no
 Exit codes:
   0    success
   1    I/O or other error
-  2    usage error (bad flags, malformed key file, removing the last slot)
+  2    usage error (bad flags, malformed key file, identity file or recipient,
+       removing the last slot, post-quantum and classic recipients mixed)
   3    no key slot opens with the credentials given, or the file's context is not
        the one given with --context (or it has none and --require-context was given)
   4    the file fails authentication (it is left as it is)
@@ -325,6 +371,25 @@ pub struct RekeyArgs {
     /// Remove slot N, numbered as `coffer inspect` shows (repeatable).
     #[arg(long, value_name = "N")]
     pub remove_slot: Vec<usize>,
+    #[command(flatten)]
+    pub identities: IdentityArgs,
+    /// Add a slot for this public-key recipient (repeatable): coffer1pq1..., coffer1...
+    /// or age1... Needs no secret of the recipient.
+    #[arg(long, value_name = "RECIPIENT")]
+    pub add_recipient: Vec<String>,
+    /// Add a slot for every recipient listed in PATH (repeatable; one per line, "#"
+    /// comments).
+    #[arg(long, value_name = "PATH")]
+    pub add_recipients_file: Vec<PathBuf>,
+    /// Remove the slot(s) that RECIPIENT's identity opens (repeatable). The identity must
+    /// be given with -i: a header does not name its recipients, so only the identity can
+    /// find its slot (or remove it by index with --remove-slot).
+    #[arg(long, value_name = "RECIPIENT")]
+    pub remove_recipient: Vec<String>,
+    /// Allow post-quantum and classic (X25519) recipient slots in one file (see `coffer
+    /// encrypt --help`).
+    #[arg(long)]
+    pub allow_classic_mix: bool,
     /// Re-encrypt the payload under a new file key as well (every kept slot must be
     /// opened by a credential given here, to be made again).
     #[arg(long)]
@@ -339,13 +404,24 @@ pub struct RekeyArgs {
 
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
-    /// Make a symmetric key file (the only kind this version makes).
+    /// Make a classic X25519 identity instead of the post-quantum hybrid default
+    /// (ML-KEM-768 + X25519): smaller recipients, no protection against a future quantum
+    /// computer.
+    #[arg(long, conflicts_with = "symmetric")]
+    pub classic: bool,
+    /// Make a symmetric key file for --key-file instead of an identity: one 256-bit
+    /// secret that both encrypts and decrypts.
     #[arg(long)]
     pub symmetric: bool,
-    /// Write the key to PATH (created with mode 0600; never overwritten) instead of
-    /// stdout.
+    /// Write the identity or key to PATH (created with mode 0600; never overwritten)
+    /// instead of stdout; an identity's recipient is then printed on stdout.
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+    /// Print the recipient of every identity in the identity file PATH ("-" for stdin),
+    /// one per line, and make nothing.
+    #[arg(short = 'y', value_name = "PATH",
+          conflicts_with_all = ["classic", "symmetric", "output"])]
+    pub recipients_of: Option<PathBuf>,
 }
 
 /// The encryption context a new file is bound to (FORMAT.md, "Context").

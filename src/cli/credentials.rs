@@ -1,7 +1,8 @@
-//! Credentials from the command line: the passphrase (from its source or the terminal)
-//! and key files. Encrypt turns them into recipients, every other command into
-//! identities. Secrets stay in the library's zeroizing types from the moment they are
-//! read; no error message holds one.
+//! Credentials from the command line: the passphrase (from its source or the terminal),
+//! key files, and public-key recipients and identity files ([`super::recipients`]).
+//! Encrypt turns them into recipients, every other command into identities. Secrets stay
+//! in the library's zeroizing types from the moment they are read; no error message
+//! holds one.
 
 use std::fs;
 use std::io::Read;
@@ -10,13 +11,16 @@ use std::path::Path;
 use std::sync::Arc;
 
 use coffer::{
-    Identity, KdfParams, Limits, PassphraseIdentity, PassphraseKey, Recipient, SymmetricKey,
+    AnyIdentity, AnyRecipient, Decryptor, FileKey, Identity, KdfParams, Limits, PassphraseIdentity,
+    PassphraseKey, Recipient, SymmetricKey,
 };
 use zeroize::Zeroizing;
 
-use super::args::CredentialArgs;
+use super::args::{CredentialArgs, IdentityArgs, RecipientArgs};
 use super::error::CliError;
 use super::passphrase::{self, Purpose};
+use super::read_back::{Capturing, FileKeys};
+use super::recipients::{self, FileIdentity};
 
 /// A key file is a line of about 80 characters; anything much larger is not one.
 const MAX_KEY_FILE: u64 = 64 * 1024;
@@ -30,9 +34,11 @@ impl CredentialArgs {
             || self.passphrase.passphrase_env.is_some()
     }
 
-    /// Whether the run uses a passphrase: asked for, or the only credential there is.
-    pub fn wants_passphrase(&self) -> bool {
-        self.asks_for_passphrase() || self.key_files.is_empty()
+    /// Whether the run uses a passphrase: asked for, or the only credential there is
+    /// (`others`: whether any credential besides key files was given, such as a
+    /// recipient or an identity file).
+    pub fn wants_passphrase(&self, others: bool) -> bool {
+        self.asks_for_passphrase() || (self.key_files.is_empty() && !others)
     }
 }
 
@@ -50,7 +56,20 @@ pub fn key_files(args: &CredentialArgs) -> Result<Vec<Arc<SymmetricKey>>, CliErr
 
 /// Reads one key file, warning (as ssh does) when others may read it.
 pub fn read_key_file(path: &Path) -> Result<SymmetricKey, CliError> {
-    let context = || format!("key file {}", path.display());
+    let text = read_secret_file(path, "key file", MAX_KEY_FILE)?;
+    SymmetricKey::parse(&text).map_err(|e| {
+        CliError::lib(e)
+            .context(format!("key file {}", path.display()))
+            .hint(
+                "key files are made by `coffer keygen --symmetric`; check that the file is complete",
+            )
+    })
+}
+
+/// Reads a file that holds secrets (a key file, an identity file): a regular file of at
+/// most `max` bytes, into zeroizing memory, with a warning when others may read it.
+pub fn read_secret_file(path: &Path, what: &str, max: u64) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    let context = || format!("{what} {}", path.display());
     let file = fs::File::open(path).map_err(|e| CliError::io_while(context(), &e))?;
     let meta = file
         .metadata()
@@ -59,44 +78,46 @@ pub fn read_key_file(path: &Path) -> Result<SymmetricKey, CliError> {
         return Err(CliError::usage("not a regular file").context(context()));
     }
     let mut text = Zeroizing::new(Vec::new());
-    file.take(MAX_KEY_FILE + 1)
+    file.take(max + 1)
         .read_to_end(&mut text)
         .map_err(|e| CliError::io_while(context(), &e))?;
-    if text.len() as u64 > MAX_KEY_FILE {
-        return Err(CliError::usage("too large to be a coffer key file").context(context()));
+    if text.len() as u64 > max {
+        return Err(CliError::usage(format!("too large to be a coffer {what}")).context(context()));
     }
-    let key = SymmetricKey::parse(&text).map_err(|e| {
-        CliError::lib(e).context(context()).hint(
-            "key files are made by `coffer keygen --symmetric`; check that the file is complete",
-        )
-    })?;
     if meta.permissions().mode() & 0o077 != 0 {
         eprintln!(
-            "coffer: warning: key file {} is readable by others (mode {:o}); chmod 600 it",
+            "coffer: warning: {what} {} is readable by others (mode {:o}); chmod 600 it",
             path.display(),
             meta.permissions().mode() & 0o777
         );
     }
-    Ok(key)
+    Ok(text)
 }
 
-/// What an encrypt run wraps each file key for: key files, then the passphrase key
-/// (derived once for the whole run).
+/// What an encrypt run wraps each file key for: key files, public-key recipients, then
+/// the passphrase key (derived once for the whole run).
 pub struct Recipients {
     pub key_files: Vec<Arc<SymmetricKey>>,
+    pub public: Vec<AnyRecipient>,
     pub passphrase: Option<Arc<PassphraseKey>>,
+    /// One of the public recipients, keeping file keys for the read-back (see
+    /// [`Recipients::as_identities`]).
+    capturing: Option<Capturing>,
 }
 
 impl Recipients {
-    /// Reads the key files, then the passphrase (prompting last, so a bad key file never
-    /// costs a prompt) and derives its key.
+    /// Reads the key files and the recipients, then the passphrase (prompting last, so a
+    /// bad key file or recipient never costs a prompt) and derives its key. With
+    /// recipients alone nothing secret is read at all.
     pub fn obtain(
         args: &CredentialArgs,
+        public: &RecipientArgs,
         params: KdfParams,
         limits: &Limits,
     ) -> Result<Self, CliError> {
         let key_files = key_files(args)?;
-        let passphrase = if args.wants_passphrase() {
+        let public = recipients::from_args(public)?;
+        let passphrase = if args.wants_passphrase(!public.is_empty()) {
             let pass = passphrase::obtain(&args.passphrase, Purpose::Encrypt)?;
             Some(Arc::new(PassphraseKey::generate(&pass, params, limits)?))
         } else {
@@ -104,53 +125,90 @@ impl Recipients {
         };
         Ok(Recipients {
             key_files,
+            public,
             passphrase,
+            capturing: None,
         })
     }
 
     pub fn list(&self) -> Vec<&dyn Recipient> {
         let mut all: Vec<&dyn Recipient> = Vec::new();
         all.extend(self.key_files.iter().map(|k| &**k as &dyn Recipient));
+        all.extend(self.public.iter().map(AnyRecipient::as_recipient));
+        all.extend(self.capturing.iter().map(|c| c as &dyn Recipient));
         all.extend(self.passphrase.as_deref().map(|k| k as &dyn Recipient));
         all
     }
 
     /// The identities that open what this run wrote, with no derivation (for reading
-    /// outputs back before `--delete-source`).
-    pub fn as_identities(&self, limits: Limits) -> Identities {
+    /// outputs back before `--delete-source`): the key files and the passphrase key, or,
+    /// with public-key recipients alone (which cannot decrypt), the file keys this run
+    /// keeps as it seals them ([`super::read_back`]).
+    pub fn as_identities(&mut self, limits: Limits) -> Identities {
         let passphrase = self.passphrase.as_ref().map(|key| {
             // The passphrase itself is not needed: the key is already derived.
             let identity = PassphraseIdentity::new(coffer::Passphrase::new(Vec::new()), limits);
             identity.remember(Arc::clone(key));
             identity
         });
+        let mut file_keys = None;
+        if passphrase.is_none() && self.key_files.is_empty() && !self.public.is_empty() {
+            let keys = Arc::new(FileKeys::default());
+            self.capturing = Some(Capturing {
+                recipient: self.public.remove(0),
+                keys: Arc::clone(&keys),
+            });
+            file_keys = Some(keys);
+        }
         Identities {
             key_files: self.key_files.clone(),
+            public: Vec::new(),
             passphrase,
+            file_keys,
         }
     }
 }
 
-/// What decrypt, verify and rekey try on each file: key files first (microseconds),
-/// then the passphrase (Argon2id).
+/// What decrypt, verify and rekey try on each file: key files and identities first
+/// (microseconds), then the passphrase (Argon2id).
 pub struct Identities {
     pub key_files: Vec<Arc<SymmetricKey>>,
+    /// From identity files (`-i`), in the order given.
+    pub public: Vec<AnyIdentity>,
     pub passphrase: Option<PassphraseIdentity>,
+    /// Encrypt's read-back with public-key recipients alone.
+    file_keys: Option<Arc<FileKeys>>,
 }
 
 impl Identities {
-    /// Reads the key files, then the passphrase if one is wanted.
-    pub fn obtain(args: &CredentialArgs, limits: Limits) -> Result<Self, CliError> {
-        Self::read(args, args.wants_passphrase(), limits)
+    /// Reads the key files and identity files, then the passphrase if one is wanted.
+    pub fn obtain(
+        args: &CredentialArgs,
+        files: &IdentityArgs,
+        limits: Limits,
+    ) -> Result<Self, CliError> {
+        let others = !files.identity_files.is_empty();
+        Self::read(args, files, args.wants_passphrase(others), limits)
     }
 
-    /// Reads the key files, then the passphrase when `with_passphrase`.
+    /// Reads the key files and identity files, then the passphrase when
+    /// `with_passphrase`.
     pub fn read(
         args: &CredentialArgs,
+        files: &IdentityArgs,
         with_passphrase: bool,
         limits: Limits,
     ) -> Result<Self, CliError> {
-        let key_files = key_files(args)?;
+        let mut key_files = key_files(args)?;
+        let mut public = Vec::new();
+        for path in &files.identity_files {
+            for identity in recipients::read_identity_file(path)? {
+                match identity {
+                    FileIdentity::Public(identity) => public.push(identity),
+                    FileIdentity::Symmetric(key) => key_files.push(Arc::new(key)),
+                }
+            }
+        }
         let passphrase = if with_passphrase {
             let pass = passphrase::obtain(&args.passphrase, Purpose::Decrypt)?;
             Some(PassphraseIdentity::new(pass, limits))
@@ -159,13 +217,40 @@ impl Identities {
         };
         Ok(Identities {
             key_files,
+            public,
             passphrase,
+            file_keys: None,
+        })
+    }
+
+    /// Opens the file key of `decryptor`'s file with these identities; when none opens
+    /// it and the file has public-key slots but no identity file was given, the hint says
+    /// so (a passphrase or key file cannot open those slots).
+    pub fn unlock<R: Read>(&self, decryptor: &Decryptor<R>) -> Result<FileKey, CliError> {
+        decryptor.unlock(&self.list()).map_err(|err| {
+            let no_slot = matches!(err, coffer::Error::NoSlotOpened { .. });
+            let public_slots = decryptor
+                .slots()
+                .iter()
+                .filter(|slot| recipients::slot_is_post_quantum(slot).is_some())
+                .count();
+            let err = CliError::lib(err);
+            if no_slot && public_slots > 0 && self.public.is_empty() {
+                err.hint(format!(
+                    "the file has {public_slots} public-key slot(s): give the identity file \
+                     with -i FILE"
+                ))
+            } else {
+                err
+            }
         })
     }
 
     pub fn list(&self) -> Vec<&dyn Identity> {
         let mut all: Vec<&dyn Identity> = Vec::new();
         all.extend(self.key_files.iter().map(|k| &**k as &dyn Identity));
+        all.extend(self.public.iter().map(AnyIdentity::as_identity));
+        all.extend(self.file_keys.as_deref().map(|k| k as &dyn Identity));
         all.extend(self.passphrase.as_ref().map(|p| p as &dyn Identity));
         all
     }

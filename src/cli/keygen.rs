@@ -1,5 +1,9 @@
-//! `coffer keygen --symmetric`: a new key file. The key goes to a file created with mode
-//! 0600 that never replaces an existing one, or to stdout.
+//! `coffer keygen`: a new identity (post-quantum hybrid by default, X25519 with
+//! `--classic`) or a key file (`--symmetric`), and `-y`, the recipients of an identity
+//! file. Secrets go to a file created with mode 0600 that never replaces an existing one,
+//! or to stdout. The conventions are age-keygen's: with `-o` the recipient is printed on
+//! stdout (for scripts to capture); without it the identity text goes to stdout and
+//! "Public key: ..." to stderr when stdout is not a terminal.
 
 use std::fs::OpenOptions;
 use std::io::{self, IsTerminal, Write};
@@ -7,42 +11,119 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use coffer::SymmetricKey;
+use coffer::{AnyIdentity, HybridIdentity, SymmetricKey, X25519Identity};
 use zeroize::Zeroizing;
 
 use super::args::KeygenArgs;
 use super::error::{CliError, SUCCESS};
+use super::recipients::{self, FileIdentity};
 use super::run::fail;
 
 pub fn keygen(args: &KeygenArgs) -> i32 {
-    if !args.symmetric {
-        return fail(
-            &CliError::usage("say which kind of key to make")
-                .hint("`coffer keygen --symmetric -o FILE` makes a key file for --key-file"),
-        );
+    let result = match &args.recipients_of {
+        Some(path) => print_recipients(path),
+        None if args.symmetric => make_key_file(args.output.as_deref()),
+        None => make_identity(args.classic, args.output.as_deref()),
+    };
+    match result {
+        Ok(()) => SUCCESS,
+        Err(err) => fail(&err),
     }
+}
+
+/// `--symmetric`: a key file for `--key-file`.
+fn make_key_file(output: Option<&Path>) -> Result<(), CliError> {
     let key = SymmetricKey::generate();
     let text = Zeroizing::new(format!(
         "# created: {}\n# coffer key file: whoever holds this line can decrypt every file made with it\n{}\n",
         utc_now(),
         *key.to_line()
     ));
-    let result = match args.output.as_deref() {
-        Some(path) if path != Path::new("-") => write_new(path, text.as_bytes()),
-        _ => {
-            if io::stdout().is_terminal() {
-                eprintln!("coffer: note: the key is shown on this terminal; `-o FILE` keeps it off screen");
-            }
-            io::stdout()
-                .lock()
-                .write_all(text.as_bytes())
-                .map_err(|e| CliError::io_while("writing standard output", &e))
-        }
-    };
-    match result {
-        Ok(()) => SUCCESS,
-        Err(err) => fail(&err),
+    match file_output(output) {
+        Some(path) => write_new(path, text.as_bytes()),
+        None => write_secret_to_stdout(text.as_bytes(), "key"),
     }
+}
+
+/// A new identity: its text (created, recipient, secret line) to `output` or stdout, and
+/// its recipient where age-keygen puts it.
+fn make_identity(classic: bool, output: Option<&Path>) -> Result<(), CliError> {
+    let (recipient, secret) = if classic {
+        let identity = X25519Identity::generate();
+        (identity.recipient().to_string(), identity.to_line())
+    } else {
+        let identity = HybridIdentity::generate();
+        (identity.recipient().to_string(), identity.to_line())
+    };
+    let text = Zeroizing::new(format!(
+        "# created: {}\n# recipient: {recipient}\n{}\n",
+        utc_now(),
+        *secret
+    ));
+    match file_output(output) {
+        Some(path) => {
+            write_new(path, text.as_bytes())?;
+            write_stdout(format!("{recipient}\n").as_bytes())
+        }
+        None => {
+            if !io::stdout().is_terminal() {
+                eprintln!("Public key: {recipient}");
+            }
+            write_secret_to_stdout(text.as_bytes(), "identity")
+        }
+    }
+}
+
+/// `-y PATH`: the recipient of every identity in an identity file, one per line.
+fn print_recipients(path: &Path) -> Result<(), CliError> {
+    let identities = if path == Path::new("-") {
+        recipients::read_identity_stdin()?
+    } else {
+        recipients::read_identity_file(path)?
+    };
+    let mut lines = String::new();
+    for identity in &identities {
+        match identity {
+            FileIdentity::Public(identity) => {
+                lines.push_str(&recipient_of(identity));
+                lines.push('\n');
+            }
+            FileIdentity::Symmetric(_) => {
+                return Err(CliError::usage(
+                    "it holds a symmetric key (a key file), which has no public recipient",
+                )
+                .context(format!("identity file {}", path.display()))
+                .hint("give the key file itself with --key-file to encrypt and decrypt"));
+            }
+        }
+    }
+    write_stdout(lines.as_bytes())
+}
+
+fn recipient_of(identity: &AnyIdentity) -> String {
+    identity.recipient().to_string()
+}
+
+/// The file `-o` names, if not stdout.
+fn file_output(output: Option<&Path>) -> Option<&Path> {
+    output.filter(|path| *path != Path::new("-"))
+}
+
+/// Secret text to stdout, with a note when a terminal shows it.
+fn write_secret_to_stdout(bytes: &[u8], what: &str) -> Result<(), CliError> {
+    if io::stdout().is_terminal() {
+        eprintln!(
+            "coffer: note: the {what} is shown on this terminal; `-o FILE` keeps it off screen"
+        );
+    }
+    write_stdout(bytes)
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
+    let mut out = io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| CliError::io_while("writing standard output", &e))
 }
 
 /// Creates `path` with mode 0600, refusing to replace anything, and syncs it.
@@ -54,9 +135,9 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
         .mode(0o600)
         .open(path)
         .map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => CliError::io("already exists")
-                .context(context())
-                .hint("keygen never overwrites a key: choose another name or remove the file"),
+            io::ErrorKind::AlreadyExists => CliError::io("already exists").context(context()).hint(
+                "keygen never overwrites a key or identity: choose another name or remove the file",
+            ),
             _ => CliError::io_while(format_args!("creating {}", context()), &e),
         })?;
     file.write_all(bytes)

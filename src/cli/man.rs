@@ -95,7 +95,9 @@ fn render(cmd: &clap::Command, name: &str, all: &[String]) -> io::Result<Page> {
             "coffer encrypts files with a passphrase before they leave the machine: a \
              header of Argon2id passphrase slots, then AES-256-GCM in authenticated 16 KiB \
              chunks. Built for scripted backups: streams, many files with one prompt, JSON \
-             reports, distinct exit codes, no partial output after a failure. Each \
+             reports, distinct exit codes, no partial output after a failure. Files can \
+             also be written to public-key recipients (post-quantum hybrid by default; age's \
+             X25519 keys work too), so a backup host can write backups it cannot read. Each \
              subcommand has its own page, listed below.",
         );
     }
@@ -243,7 +245,24 @@ fn files(roff: &mut Vec<u8>, sub: Option<&str>) {
              \"\\r\\n\"); a second line is refused. Keep it mode 0600.",
         );
     }
-    if !writes && !uses_passphrase(sub) {
+    if matches!(sub, None | Some("encrypt" | "rekey")) {
+        item(
+            roff,
+            "the file named by -R PATH (--recipients-file, --add-recipients-file)",
+            "Public recipients, one per line; blank lines and lines starting with # are \
+             ignored. Safe to share: it opens nothing.",
+        );
+    }
+    if matches!(sub, None | Some("decrypt" | "verify" | "rekey" | "keygen")) {
+        item(
+            roff,
+            "the file named by -i PATH (--identity)",
+            "Secret keys made by coffer keygen or age-keygen, one per line, with # \
+             comments; a coffer key file is accepted too. Keep it mode 0600: coffer warns \
+             when others may read it.",
+        );
+    }
+    if !writes && !uses_passphrase(sub) && sub != Some("keygen") {
         paragraph(roff, "None beyond the files named on the command line.");
     }
 }
@@ -282,6 +301,13 @@ fn examples_for(sub: Option<&str>) -> &'static [(&'static str, &'static str)] {
                 ),
             ),
             (
+                "On a backup host that holds only public recipients (no secret, no prompt):",
+                concat!(
+                    "tar -cf - /srv/data \\\n",
+                    "  | coffer encrypt -q -R /etc/coffer/recipients.txt -c > data.tar.coffer",
+                ),
+            ),
+            (
                 "A stream with a JSON report:",
                 concat!(
                     "tar -cf - dir \\\n",
@@ -303,6 +329,10 @@ fn examples_for(sub: Option<&str>) -> &'static [(&'static str, &'static str)] {
                 ),
             ),
             (
+                "Restore with an identity file (made by coffer keygen or age-keygen):",
+                "coffer decrypt -i ~/.config/coffer/identity.txt data.tar.coffer",
+            ),
+            (
                 "Only bytes 1000 to 1999 of the plaintext:",
                 "coffer decrypt --range 1000:1000 -o part.bin big.coffer",
             ),
@@ -321,17 +351,36 @@ fn examples_for(sub: Option<&str>) -> &'static [(&'static str, &'static str)] {
                 "coffer inspect --ciphertext-range 0:65536 big.coffer",
             ),
         ],
-        Some("keygen") => &[(
-            "A key file for scripts (mode 0600, never overwritten), then use it:",
-            concat!(
-                "coffer keygen --symmetric -o /etc/coffer/backup.key\n",
-                "coffer encrypt --key-file /etc/coffer/backup.key data.db",
+        Some("keygen") => &[
+            (
+                "A post-quantum identity (mode 0600, never overwritten); its recipient is \
+                 printed on stdout:",
+                "coffer keygen -o ~/.config/coffer/identity.txt",
             ),
-        )],
+            (
+                "The recipient(s) of an existing identity file (coffer's or age-keygen's):",
+                "coffer keygen -y ~/.config/coffer/identity.txt > recipient.txt",
+            ),
+            (
+                "A key file for scripts (mode 0600, never overwritten), then use it:",
+                concat!(
+                    "coffer keygen --symmetric -o /etc/coffer/backup.key\n",
+                    "coffer encrypt --key-file /etc/coffer/backup.key data.db",
+                ),
+            ),
+        ],
         Some("rekey") => &[
             (
                 "Add a second key file, opening with the first; the payload is not rewritten:",
                 "coffer rekey --key-file old.key --add-key-file new.key *.coffer",
+            ),
+            (
+                "Give a new team member access; take it from one who left (their identity \
+                 finds their slot, or use --remove-slot N):",
+                concat!(
+                    "coffer rekey -i admin.txt --add-recipient coffer1pq1... *.coffer\n",
+                    "coffer rekey -i admin.txt -i old.txt --remove-recipient coffer1pq1... --rotate *.coffer",
+                ),
             ),
             (
                 "Remove a key file that may have leaked, re-encrypting under a new file key:",

@@ -1,5 +1,5 @@
 //! The command line: argument parsing ([`args`]), credentials ([`credentials`],
-//! [`passphrase`]), `keygen`, `rekey`,
+//! [`passphrase`], [`recipients`]), `keygen`, `rekey`,
 //! safe outputs ([`output`]), planning ([`plan`]), the batch runner ([`run`]), `inspect`,
 //! reports and progress. Exit codes are decided in [`error::Kind::exit_code`] only.
 
@@ -17,6 +17,8 @@ mod output;
 mod passphrase;
 mod plan;
 mod progress;
+mod read_back;
+mod recipients;
 mod rekey;
 mod removal;
 mod report;

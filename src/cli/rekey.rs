@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use coffer::{
-    Decryptor, Encryptor, Identity, Limits, PassphraseKey, PipelineOptions, Recipient, Slot,
-    SymmetricKey,
+    AnyRecipient, Decryptor, Encryptor, Identity, Limits, PassphraseKey, PipelineOptions,
+    Recipient, Slot, SymmetricKey,
 };
 
 use super::args::RekeyArgs;
@@ -27,6 +27,7 @@ use super::error::{CliError, Kind};
 use super::output::{cancel_flag, install_signal_handler, TempOutput};
 use super::passphrase::{self, Purpose};
 use super::plan::{self, JobState, Mode, PlanOptions};
+use super::recipients;
 use super::report::{json_sink, FileResult, Outcome, Reporter};
 use super::run::{check_kdf_flags, fail};
 
@@ -36,18 +37,24 @@ struct Changes {
     remove_slots: BTreeSet<usize>,
     /// Key files whose slots are removed; they also serve to open the file.
     remove_key_files: Vec<(PathBuf, Arc<SymmetricKey>)>,
+    /// `--remove-recipient`: the recipient as given, and the index in
+    /// `Identities::public` of the identity (from `-i`) that finds its slots.
+    remove_recipients: Vec<(String, usize)>,
     new_key_files: Vec<SymmetricKey>,
+    new_public: Vec<AnyRecipient>,
     new_passphrase: Option<PassphraseKey>,
     rotate: bool,
     /// `--context`/`--require-context`: checked before a file is opened. A rekey keeps
     /// the file's context (the payload is bound to it); it never changes it.
     context: ContextCheck,
+    allow_classic_mix: bool,
 }
 
 impl Changes {
     fn new_recipients(&self) -> Vec<&dyn Recipient> {
         let mut all: Vec<&dyn Recipient> = Vec::new();
         all.extend(self.new_key_files.iter().map(|k| k as &dyn Recipient));
+        all.extend(self.new_public.iter().map(AnyRecipient::as_recipient));
         all.extend(self.new_passphrase.iter().map(|k| k as &dyn Recipient));
         all
     }
@@ -67,11 +74,15 @@ pub fn rekey(args: &RekeyArgs) -> i32 {
         || args.rotate
         || !args.add_key_file.is_empty()
         || !args.remove_key_file.is_empty()
-        || !args.remove_slot.is_empty();
+        || !args.remove_slot.is_empty()
+        || !args.add_recipient.is_empty()
+        || !args.add_recipients_file.is_empty()
+        || !args.remove_recipient.is_empty();
     if !changes_anything {
         return fail(&CliError::usage("nothing to change").hint(
             "give --add-passphrase, --change-passphrase, --remove-passphrase, --add-key-file, \
-             --remove-key-file, --remove-slot or --rotate",
+             --remove-key-file, --add-recipient, --add-recipients-file, --remove-recipient, \
+             --remove-slot or --rotate",
         ));
     }
     let new_source = &args.new_passphrase;
@@ -160,14 +171,24 @@ fn prepare(args: &RekeyArgs, limits: Limits) -> Result<(Identities, Changes), Cl
         .iter()
         .map(|path| read_key_file(path))
         .collect::<Result<Vec<_>, CliError>>()?;
+    let mut new_public = recipients::parse_arguments("--add-recipient", &args.add_recipient)?;
+    for path in &args.add_recipients_file {
+        new_public.extend(recipients::read_recipients_file(path)?);
+    }
+    let removed_public = recipients::parse_arguments("--remove-recipient", &args.remove_recipient)?;
     let credentials = &args.batch.credentials;
     let needs_passphrase = args.change_passphrase || args.remove_passphrase;
-    // As elsewhere, a passphrase is read when asked for or when no key file is given;
-    // --remove-key-file counts as a key file, since it opens the file too.
-    let with_passphrase = needs_passphrase
-        || credentials.asks_for_passphrase()
-        || credentials.key_files.is_empty() && remove_key_files.is_empty();
-    let mut identities = Identities::read(credentials, with_passphrase, limits)?;
+    // As elsewhere, a passphrase is read when asked for or when no other credential is
+    // given; --remove-key-file counts as a key file, since it opens the file too.
+    let others = !remove_key_files.is_empty() || !args.identities.identity_files.is_empty();
+    let with_passphrase = needs_passphrase || credentials.wants_passphrase(others);
+    let mut identities = Identities::read(credentials, &args.identities, with_passphrase, limits)?;
+    let remove_recipients = args
+        .remove_recipient
+        .iter()
+        .zip(&removed_public)
+        .map(|(given, recipient)| Ok((given.clone(), identity_of(&identities, recipient, given)?)))
+        .collect::<Result<Vec<_>, CliError>>()?;
     identities
         .key_files
         .extend(remove_key_files.iter().map(|(_, key)| Arc::clone(key)));
@@ -183,12 +204,40 @@ fn prepare(args: &RekeyArgs, limits: Limits) -> Result<(Identities, Changes), Cl
             remove_passphrase: needs_passphrase,
             remove_slots: args.remove_slot.iter().copied().collect(),
             remove_key_files,
+            remove_recipients,
             new_key_files,
+            new_public,
             new_passphrase,
             rotate: args.rotate,
             context,
+            allow_classic_mix: args.allow_classic_mix,
         },
     ))
+}
+
+/// The index of the identity (from `-i`) whose recipient is `recipient`: a header does
+/// not name its recipients, so only the identity can find the slot to remove.
+fn identity_of(
+    identities: &Identities,
+    recipient: &AnyRecipient,
+    given: &str,
+) -> Result<usize, CliError> {
+    // Compared as keys: coffer1... and age1... spell the same X25519 key differently.
+    identities
+        .public
+        .iter()
+        .position(|identity| identity.recipient() == *recipient)
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "--remove-recipient {}: no identity given with -i belongs to this recipient",
+                recipients::preview(given)
+            ))
+            .hint(
+                "a file's header does not name its recipients, so only the recipient's \
+                 identity can find its slot: give it with -i FILE, or remove the slot by \
+                 index with --remove-slot N (`coffer inspect` lists the slots)",
+            )
+        })
 }
 
 /// Rekeys one file in place, returning the bytes written.
@@ -205,7 +254,7 @@ fn rekey_file(
     }
     let decryptor = Decryptor::new(file)?;
     changes.context.check(decryptor.context())?;
-    let file_key = decryptor.unlock(&identities.list())?;
+    let file_key = identities.unlock(&decryptor)?;
     let slot_count = decryptor.slots().len();
 
     let mut remove = BTreeSet::new();
@@ -241,7 +290,22 @@ fn rekey_file(
         }
         remove.extend(opened);
     }
+    for (given, index) in &changes.remove_recipients {
+        let identity = identities.public[*index].as_identity();
+        let opened = decryptor.slots_opened_by(identity)?;
+        if opened.is_empty() {
+            return Err(CliError::new(
+                Kind::WrongKey,
+                format!(
+                    "the identity of --remove-recipient {} opens no slot of this file",
+                    recipients::preview(given)
+                ),
+            ));
+        }
+        remove.extend(opened);
+    }
     let keep: Vec<usize> = (0..slot_count).filter(|i| !remove.contains(i)).collect();
+    check_mix(decryptor.slots(), &keep, changes)?;
     let added = changes.new_recipients();
     if keep.is_empty() && added.is_empty() {
         return Err(CliError::usage(
@@ -289,10 +353,25 @@ fn rekey_file(
     Ok(written)
 }
 
+/// The mixing rule of encrypt, over the slots kept and the recipients added.
+fn check_mix(slots: &[Slot], keep: &[usize], changes: &Changes) -> Result<(), CliError> {
+    let kept = keep
+        .iter()
+        .filter_map(|&i| recipients::slot_is_post_quantum(&slots[i]));
+    let added = changes.new_public.iter().map(AnyRecipient::is_post_quantum);
+    let (post_quantum, classic) =
+        kept.chain(added).fold(
+            (0, 0),
+            |(pq, c), is_pq| if is_pq { (pq + 1, c) } else { (pq, c + 1) },
+        );
+    recipients::check_counts(post_quantum, classic, changes.allow_classic_mix)
+}
+
 /// A credential that can make a kept slot again under a new file key.
 enum Carried {
     Passphrase(Arc<PassphraseKey>),
     KeyFile(Arc<SymmetricKey>),
+    Public(AnyRecipient),
 }
 
 impl Carried {
@@ -300,6 +379,7 @@ impl Carried {
         match self {
             Carried::Passphrase(key) => &**key,
             Carried::KeyFile(key) => &**key,
+            Carried::Public(recipient) => recipient.as_recipient(),
         }
     }
 }
@@ -330,6 +410,17 @@ fn carry_over(
                         .is_ok_and(|opened| opened.contains(&index))
                 })
                 .map(|key| Carried::KeyFile(Arc::clone(key))),
+            // A public-key slot is made again for the recipient of the identity that
+            // opens it.
+            slot if recipients::slot_is_post_quantum(slot).is_some() => identities
+                .public
+                .iter()
+                .find(|identity| {
+                    decryptor
+                        .slots_opened_by(identity.as_identity())
+                        .is_ok_and(|opened| opened.contains(&index))
+                })
+                .map(|identity| Carried::Public(identity.recipient())),
             _ => None,
         };
         carried.push(found.ok_or_else(|| {
@@ -338,7 +429,7 @@ fn carry_over(
                 slot.type_name()
             ))
             .hint(format!(
-                "give the passphrase or key file that opens it, or drop it with --remove-slot {index}"
+                "give the passphrase, key file or identity (-i) that opens it, or drop it with --remove-slot {index}"
             ))
         })?);
     }

@@ -12,7 +12,10 @@ use std::time::Instant;
 use coffer::{Decryptor, Encryptor, KdfParams, Limits, PipelineOptions};
 use zeroize::Zeroizing;
 
-use super::args::{BatchArgs, DecryptArgs, EncryptArgs, RangeSpec, VerifyArgs, WriteArgs};
+use super::args::{
+    BatchArgs, DecryptArgs, EncryptArgs, IdentityArgs, RangeSpec, RecipientArgs, VerifyArgs,
+    WriteArgs,
+};
 use super::context::ContextFlags;
 use super::credentials::{Identities, Recipients};
 use super::error::{CliError, Kind};
@@ -22,6 +25,7 @@ use super::output::{
 };
 use super::plan::{self, check_target, Input, Job, JobState, Mode, PlanOptions};
 use super::progress::Progress;
+use super::recipients::looks_like_recipient;
 use super::removal::{Removal, Removals};
 use super::report::{json_sink, FileResult, Outcome, Reporter};
 use super::source::Source;
@@ -43,6 +47,9 @@ pub fn encrypt(args: &EncryptArgs) -> i32 {
     if let Err(err) = check_kdf_flags(params, &limits) {
         return fail(&err);
     }
+    if let Err(err) = check_no_recipient_operand(&args.files) {
+        return fail(&err);
+    }
     let context = match ContextFlags::to_store(&args.context) {
         Ok(context) => context,
         Err(err) => return fail(&err),
@@ -52,9 +59,39 @@ pub fn encrypt(args: &EncryptArgs) -> i32 {
         &args.files,
         Some(&args.write),
         &args.batch,
-        Some(params),
+        Keys::Encrypt {
+            recipients: &args.recipients,
+            params,
+        },
         context,
     )
+}
+
+/// What a run needs besides the shared credential flags: on encrypt the recipients and
+/// the cost of new passphrase slots, otherwise the identity files.
+#[derive(Clone, Copy)]
+enum Keys<'a> {
+    Encrypt {
+        recipients: &'a RecipientArgs,
+        params: KdfParams,
+    },
+    Open(&'a IdentityArgs),
+}
+
+/// age's `-r RECIPIENT` is `--recursive` here (as in zstd): a recipient string where a
+/// file name belongs gets a usage error that says so, not "no such file".
+fn check_no_recipient_operand(files: &[PathBuf]) -> Result<(), CliError> {
+    for file in files {
+        let text = file.to_string_lossy();
+        if looks_like_recipient(&text) && fs::symlink_metadata(file).is_err() {
+            return Err(CliError::usage(format!(
+                "{:?}... is a recipient, not an input file: coffer's -r means --recursive",
+                text.get(..12).unwrap_or(&text)
+            ))
+            .hint("give recipients with --recipient RECIPIENT or -R FILE"));
+        }
+    }
+    Ok(())
 }
 
 /// The floor and caps for new passphrase slots, as a usage error naming the flag.
@@ -100,7 +137,7 @@ pub fn decrypt(args: &DecryptArgs) -> i32 {
             &args.files,
             Some(&args.write),
             &args.batch,
-            None,
+            Keys::Open(&args.identities),
             context,
         ),
     }
@@ -108,7 +145,14 @@ pub fn decrypt(args: &DecryptArgs) -> i32 {
 
 pub fn verify(args: &VerifyArgs) -> i32 {
     match ContextFlags::to_check(&args.context) {
-        Ok(context) => run_batch(Mode::Verify, &args.files, None, &args.batch, None, context),
+        Ok(context) => run_batch(
+            Mode::Verify,
+            &args.files,
+            None,
+            &args.batch,
+            Keys::Open(&args.identities),
+            context,
+        ),
         Err(err) => fail(&err),
     }
 }
@@ -142,7 +186,7 @@ fn run_batch(
     files: &[PathBuf],
     write: Option<&WriteArgs>,
     batch: &BatchArgs,
-    params: Option<KdfParams>,
+    keys: Keys<'_>,
     context: ContextFlags,
 ) -> i32 {
     let started = Instant::now();
@@ -208,15 +252,20 @@ fn run_batch(
     let (mut recipients, mut identities) = (None, None);
     if !runnable.is_empty() {
         let credentials = &batch.credentials;
-        let obtained = match params {
+        let obtained = match keys {
             // One derivation for the whole run, whatever the file count.
-            Some(params) => Recipients::obtain(credentials, params, &limits).map(|r| {
+            Keys::Encrypt {
+                recipients: public,
+                params,
+            } => Recipients::obtain(credentials, public, params, &limits).map(|mut r| {
                 if delete_source {
                     identities = Some(r.as_identities(limits));
                 }
                 recipients = Some(r);
             }),
-            None => Identities::obtain(credentials, limits).map(|i| identities = Some(i)),
+            Keys::Open(files) => {
+                Identities::obtain(credentials, files, limits).map(|i| identities = Some(i))
+            }
         };
         if let Err(err) = obtained {
             return fail(&err);
@@ -522,7 +571,7 @@ fn decrypt_file(
         .expect("decrypt runs hold identities");
     let decryptor = Decryptor::new(input)?;
     ctx.context.check.check(decryptor.context())?;
-    let file_key = decryptor.unlock(&identities.list())?;
+    let file_key = identities.unlock(&decryptor)?;
     let mut output = Output::open(&job.target, ctx.mkdir)?;
     let bytes = if is_small(size) {
         let mut reader = decryptor.into_reader(&file_key)?;
@@ -774,6 +823,7 @@ fn decrypt_range(args: &DecryptArgs, range: RangeSpec, context: &ContextFlags) -
         check_target(&input, Some(&meta), &target, args.write.force)?;
         let identities = Identities::obtain(
             &batch.credentials,
+            &args.identities,
             Limits {
                 max_memory_mib: batch.max_kdf_memory,
                 max_work_mib_passes: batch.max_kdf_work,
@@ -781,7 +831,7 @@ fn decrypt_range(args: &DecryptArgs, range: RangeSpec, context: &ContextFlags) -
         )?;
         let decryptor = Decryptor::new(file)?;
         context.check.check(decryptor.context())?;
-        let file_key = decryptor.unlock(&identities.list())?;
+        let file_key = identities.unlock(&decryptor)?;
         let mut reader = decryptor.into_seekable(&file_key)?;
         let (start, len) = range.resolve(reader.plaintext_len())?;
         reader

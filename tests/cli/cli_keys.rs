@@ -72,10 +72,10 @@ fn keygen_writes_a_private_key_file_once_and_never_overwrites() {
     r.expect(0);
     assert!(r.out().contains("COFFER-SYMMETRIC-KEY-1"));
     assert!(!r.out().contains(*key_line));
-    // keygen without a kind says what to do.
+    // keygen without a kind makes an identity (issue 9), not a key file.
     let r = fx.run(["keygen"]);
-    r.expect(2);
-    assert!(r.stderr.contains("--symmetric"), "{}", r.stderr);
+    r.expect(0);
+    assert!(!r.out().contains("COFFER-SYMMETRIC-KEY-1"), "{}", r.out());
 }
 
 #[test]

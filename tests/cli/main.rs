@@ -10,6 +10,7 @@ mod cli_faults;
 mod cli_keys;
 mod cli_newcomer;
 mod cli_range;
+mod cli_recipients;
 mod cli_safety;
 mod cli_tamper;
 mod cli_tree;
