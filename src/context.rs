@@ -17,7 +17,7 @@ pub const MAX_KEY_LEN: usize = 256;
 /// A value is 1 to this many bytes of UTF-8 (room for an S3 object key, 1024 bytes).
 pub const MAX_VALUE_LEN: usize = 1024;
 /// The whole encoded block, pair count included, is at most this many bytes. With it, a
-/// context and sixteen passphrase slots still fit a 4096-byte header.
+/// context and 32 hybrid recipient slots still fit a header.
 pub const MAX_BLOCK_LEN: usize = 2048;
 /// Key prefixes kept for coffer's own use (and AWS's, whose KMS encryption context the
 /// pairs also enter): no file's context may use them, compared without regard to ASCII
