@@ -287,6 +287,17 @@ mod tests {
     }
 
     #[test]
+    fn an_ml_kem_key_out_of_range_is_not_a_recipient() {
+        // 12-bit coefficients of 0xfff are over q = 3329: FIPS 203's modulus check.
+        let mut bytes = HybridIdentity::generate().recipient().to_bytes();
+        bytes[..1184 - 32].fill(0xff);
+        assert!(matches!(
+            HybridRecipient::from_bytes(&bytes),
+            Err(Error::InvalidRecipient(_))
+        ));
+    }
+
+    #[test]
     fn lines_round_trip_and_debug_redacts() {
         let identity = HybridIdentity::from_seed(Zeroizing::new([0x41; SEED_LEN]));
         let line = identity.to_line();
