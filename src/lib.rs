@@ -6,8 +6,12 @@
 //! short final chunk, key commitment. `docs/FORMAT.md` is the specification.
 //!
 //! A file is written for a set of [`Recipient`]s (a [`PassphraseKey`], a
-//! [`SymmetricKey`] from a key file) and read with a set of [`Identity`]s (a
-//! [`PassphraseIdentity`], a [`SymmetricKey`]); any one that opens a slot opens the file.
+//! [`SymmetricKey`] from a key file, a public key: [`HybridRecipient`] (post-quantum,
+//! X-Wing) or [`X25519Recipient`]) and read with a set of [`Identity`]s (a
+//! [`PassphraseIdentity`], a [`SymmetricKey`], a [`HybridIdentity`] or an
+//! [`X25519Identity`]); any one that opens a slot opens the file. Public keys are read
+//! and written as text in coffer's encoding and age's ([`AnyRecipient`],
+//! [`parse_identity_file`]).
 //!
 //! ```
 //! use coffer::{KdfParams, Limits, Passphrase, PassphraseIdentity, PassphraseKey, SymmetricKey};
