@@ -26,6 +26,8 @@ const HANDLER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 pub enum Purpose {
     Encrypt,
     Decrypt,
+    /// The new passphrase of `rekey --add-passphrase`/`--change-passphrase`.
+    Rekey,
 }
 
 /// Reads the passphrase from the chosen source, or prompts on the terminal.
@@ -60,7 +62,9 @@ pub fn obtain(args: &PassphraseArgs, purpose: Purpose) -> Result<Passphrase, Cli
         // far more often than a real passphrase, and encrypt never writes one.
         let err = CliError::usage(format!("the passphrase from {source} is empty"));
         return Err(match purpose {
-            Purpose::Encrypt => err.hint("refusing to encrypt with an empty passphrase"),
+            Purpose::Encrypt | Purpose::Rekey => {
+                err.hint("refusing to encrypt with an empty passphrase")
+            }
             Purpose::Decrypt => err.hint(
                 "did the command that produced it fail? \
                  coffer never encrypts with an empty passphrase",
@@ -126,10 +130,25 @@ fn only_line<R: Read>(mut reader: R, to_eof: bool, source: &str) -> Result<Passp
 
 fn prompt(purpose: Purpose) -> Result<Passphrase, CliError> {
     let Ok(tty) = OpenOptions::new().read(true).write(true).open("/dev/tty") else {
-        return Err(CliError::usage("no passphrase source").hint(
-            "use --passphrase-file PATH, --passphrase-fd N or --passphrase-env VAR, \
-             or run coffer on a terminal",
-        ));
+        // No credential at all was given: name the ones that need no secret here too
+        // (a backup host has only a recipient; a restore host has an identity file).
+        let hint = match purpose {
+            Purpose::Encrypt => {
+                "give --recipient R, -R FILE or --key-file FILE, or a \
+                                 passphrase with --passphrase-file PATH, --passphrase-fd N \
+                                 or --passphrase-env VAR, or run coffer on a terminal"
+            }
+            Purpose::Decrypt => {
+                "give -i FILE or --key-file FILE, or a passphrase with \
+                                 --passphrase-file PATH, --passphrase-fd N or \
+                                 --passphrase-env VAR, or run coffer on a terminal"
+            }
+            Purpose::Rekey => {
+                "use --new-passphrase-file PATH, --new-passphrase-fd N or \
+                               --new-passphrase-env VAR, or run coffer on a terminal"
+            }
+        };
+        return Err(CliError::usage("no passphrase source").hint(hint));
     };
     let _echo = restore_echo_on_interrupt(tty);
     let read = |text: &str| {
@@ -147,7 +166,7 @@ fn prompt(purpose: Purpose) -> Result<Passphrase, CliError> {
     };
     match purpose {
         Purpose::Decrypt => read("Passphrase: "),
-        Purpose::Encrypt => {
+        Purpose::Encrypt | Purpose::Rekey => {
             let first = read("Enter passphrase: ")?;
             if first.is_empty() {
                 // `obtain` refuses it, naming the terminal.

@@ -193,7 +193,7 @@ fn prepare(args: &RekeyArgs, limits: Limits) -> Result<(Identities, Changes), Cl
         .key_files
         .extend(remove_key_files.iter().map(|(_, key)| Arc::clone(key)));
     let new_passphrase = if args.add_passphrase || args.change_passphrase {
-        let pass = passphrase::obtain(&args.new_passphrase.as_source(), Purpose::Encrypt)?;
+        let pass = passphrase::obtain(&args.new_passphrase.as_source(), Purpose::Rekey)?;
         Some(PassphraseKey::generate(&pass, args.kdf.params(), &limits)?)
     } else {
         None

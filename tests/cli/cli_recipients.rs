@@ -725,3 +725,19 @@ fn the_least_privilege_example_holds() {
     assert!(!fx.p("work/backup-host/identity.txt").exists());
     assert!(fx.p("work/restore-machine/out/db.dump").is_file());
 }
+
+#[test]
+fn with_no_credential_and_no_terminal_the_hint_names_the_keys_that_need_no_secret() {
+    let fx = Fx::new();
+    fx.write("doc", b"data");
+    let r = run_detached(&fx, &["encrypt", "doc"]);
+    r.expect(2);
+    assert!(r.stderr.contains("no passphrase source"), "{}", r.stderr);
+    assert!(r.stderr.contains("--recipient R, -R FILE"), "{}", r.stderr);
+    assert!(!fx.p("doc.coffer").exists());
+    let recipient = keygen(&fx, "id.txt", true);
+    fx.run(["encrypt", "-q", "--recipient", &recipient, "doc"]).expect(0);
+    let r = run_detached(&fx, &["decrypt", "-c", "doc.coffer"]);
+    r.expect(2);
+    assert!(r.stderr.contains("give -i FILE"), "{}", r.stderr);
+}
