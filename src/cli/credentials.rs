@@ -10,12 +10,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use coffer::{
-    Identity, KdfParams, Limits, PassphraseIdentity, PassphraseKey, Recipient, SymmetricKey,
+    Identity, KdfParams, KmsIdentity, KmsRecipient, Limits, PassphraseIdentity, PassphraseKey,
+    Recipient, SymmetricKey,
 };
 use zeroize::Zeroizing;
 
 use super::args::CredentialArgs;
 use super::error::CliError;
+use super::kms;
 use super::passphrase::{self, Purpose};
 
 /// A key file is a line of about 80 characters; anything much larger is not one.
@@ -32,7 +34,7 @@ impl CredentialArgs {
 
     /// Whether the run uses a passphrase: asked for, or the only credential there is.
     pub fn wants_passphrase(&self) -> bool {
-        self.asks_for_passphrase() || self.key_files.is_empty()
+        self.asks_for_passphrase() || self.key_files.is_empty() && self.kms.is_empty()
     }
 }
 
@@ -85,6 +87,8 @@ pub fn read_key_file(path: &Path) -> Result<SymmetricKey, CliError> {
 pub struct Recipients {
     pub key_files: Vec<Arc<SymmetricKey>>,
     pub passphrase: Option<Arc<PassphraseKey>>,
+    /// `--kms-key`: one KMS Encrypt call per key and file.
+    pub kms: Vec<KmsRecipient>,
 }
 
 impl Recipients {
@@ -96,6 +100,7 @@ impl Recipients {
         limits: &Limits,
     ) -> Result<Self, CliError> {
         let key_files = key_files(args)?;
+        let kms = kms::recipients(&args.kms)?;
         let passphrase = if args.wants_passphrase() {
             let pass = passphrase::obtain(&args.passphrase, Purpose::Encrypt)?;
             Some(Arc::new(PassphraseKey::generate(&pass, params, limits)?))
@@ -105,12 +110,14 @@ impl Recipients {
         Ok(Recipients {
             key_files,
             passphrase,
+            kms,
         })
     }
 
     pub fn list(&self) -> Vec<&dyn Recipient> {
         let mut all: Vec<&dyn Recipient> = Vec::new();
         all.extend(self.key_files.iter().map(|k| &**k as &dyn Recipient));
+        all.extend(self.kms.iter().map(|k| k as &dyn Recipient));
         all.extend(self.passphrase.as_deref().map(|k| k as &dyn Recipient));
         all
     }
@@ -124,18 +131,27 @@ impl Recipients {
             identity.remember(Arc::clone(key));
             identity
         });
+        // KMS slots are read back from the keys this run sealed: no Decrypt call.
+        let kms = self.kms.first().map(|first| {
+            let memory = KmsIdentity::remembered_only(first.client());
+            self.kms.iter().for_each(|r| r.remember_in(&memory));
+            memory
+        });
         Identities {
             key_files: self.key_files.clone(),
             passphrase,
+            kms,
         }
     }
 }
 
 /// What decrypt, verify and rekey try on each file: key files first (microseconds),
-/// then the passphrase (Argon2id).
+/// then KMS (a network call), then the passphrase (Argon2id).
 pub struct Identities {
     pub key_files: Vec<Arc<SymmetricKey>>,
     pub passphrase: Option<PassphraseIdentity>,
+    /// `--kms-key` (an allow-list) or `--kms-discovery`.
+    pub kms: Option<KmsIdentity>,
 }
 
 impl Identities {
@@ -151,6 +167,7 @@ impl Identities {
         limits: Limits,
     ) -> Result<Self, CliError> {
         let key_files = key_files(args)?;
+        let kms = kms::identity(&args.kms)?;
         let passphrase = if with_passphrase {
             let pass = passphrase::obtain(&args.passphrase, Purpose::Decrypt)?;
             Some(PassphraseIdentity::new(pass, limits))
@@ -160,12 +177,15 @@ impl Identities {
         Ok(Identities {
             key_files,
             passphrase,
+            kms,
         })
     }
 
     pub fn list(&self) -> Vec<&dyn Identity> {
         let mut all: Vec<&dyn Identity> = Vec::new();
         all.extend(self.key_files.iter().map(|k| &**k as &dyn Identity));
+        // After key files (a break-glass key file opens with KMS down), before Argon2id.
+        all.extend(self.kms.as_ref().map(|k| k as &dyn Identity));
         all.extend(self.passphrase.as_ref().map(|p| p as &dyn Identity));
         all
     }

@@ -11,6 +11,7 @@ mod hooks;
 mod inspect;
 mod interrupt;
 mod keygen;
+mod kms;
 mod man;
 mod output;
 mod passphrase;

@@ -37,6 +37,8 @@ struct Changes {
     remove_key_files: Vec<(PathBuf, Arc<SymmetricKey>)>,
     new_key_files: Vec<SymmetricKey>,
     new_passphrase: Option<PassphraseKey>,
+    /// `--add-kms-key`: one KMS Encrypt per key and file.
+    new_kms: Vec<coffer::KmsRecipient>,
     rotate: bool,
 }
 
@@ -44,6 +46,7 @@ impl Changes {
     fn new_recipients(&self) -> Vec<&dyn Recipient> {
         let mut all: Vec<&dyn Recipient> = Vec::new();
         all.extend(self.new_key_files.iter().map(|k| k as &dyn Recipient));
+        all.extend(self.new_kms.iter().map(|k| k as &dyn Recipient));
         all.extend(self.new_passphrase.iter().map(|k| k as &dyn Recipient));
         all
     }
@@ -62,12 +65,13 @@ pub fn rekey(args: &RekeyArgs) -> i32 {
         || args.remove_passphrase
         || args.rotate
         || !args.add_key_file.is_empty()
+        || !args.add_kms_key.is_empty()
         || !args.remove_key_file.is_empty()
         || !args.remove_slot.is_empty();
     if !changes_anything {
         return fail(&CliError::usage("nothing to change").hint(
             "give --add-passphrase, --change-passphrase, --remove-passphrase, --add-key-file, \
-             --remove-key-file, --remove-slot or --rotate",
+             --add-kms-key, --remove-key-file, --remove-slot or --rotate",
         ));
     }
     let new_source = &args.new_passphrase;
@@ -161,7 +165,10 @@ fn prepare(args: &RekeyArgs, limits: Limits) -> Result<(Identities, Changes), Cl
     // --remove-key-file counts as a key file, since it opens the file too.
     let with_passphrase = needs_passphrase
         || credentials.asks_for_passphrase()
-        || credentials.key_files.is_empty() && remove_key_files.is_empty();
+        || credentials.key_files.is_empty()
+            && remove_key_files.is_empty()
+            && credentials.kms.is_empty();
+    let new_kms = super::kms::recipients_for(&args.add_kms_key)?;
     let mut identities = Identities::read(credentials, with_passphrase, limits)?;
     identities
         .key_files
@@ -180,6 +187,7 @@ fn prepare(args: &RekeyArgs, limits: Limits) -> Result<(Identities, Changes), Cl
             remove_key_files,
             new_key_files,
             new_passphrase,
+            new_kms,
             rotate: args.rotate,
         },
     ))

@@ -6,6 +6,9 @@
 //! the caller offers to open every slot of its type.
 
 pub mod keyfile;
+pub mod kms;
+#[cfg(feature = "kms")]
+pub mod kms_aws;
 pub mod passphrase;
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
@@ -78,6 +81,8 @@ pub enum Slot {
     Passphrase(passphrase::PassphraseSlot),
     /// The file key wrapped under a key from a key file (type `0x02`).
     KeyFile(keyfile::KeyFileSlot),
+    /// The file key encrypted by AWS KMS (type `0x20`).
+    Kms(kms::KmsSlot),
     /// A type this version does not know; the MAC still covers it, it never opens.
     Unknown {
         /// The type byte.
@@ -98,6 +103,7 @@ impl Slot {
                 Slot::Passphrase(passphrase::PassphraseSlot::decode(&raw.body)?)
             }
             keyfile::SLOT_TYPE => Slot::KeyFile(keyfile::KeyFileSlot::decode(&raw.body)?),
+            kms::SLOT_TYPE => Slot::Kms(kms::KmsSlot::decode(&raw.body)?),
             other => Slot::Unknown {
                 slot_type: other,
                 body_len: raw.body.len(),
@@ -110,6 +116,7 @@ impl Slot {
         match self {
             Slot::Passphrase(_) => "passphrase",
             Slot::KeyFile(_) => "key-file",
+            Slot::Kms(_) => "aws-kms",
             Slot::Unknown { .. } => "unknown",
         }
     }
