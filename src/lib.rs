@@ -57,12 +57,12 @@ pub use keys::{FileKey, HeaderNonce, Passphrase};
 pub use pipeline::{PipelineOptions, ProgressFn};
 pub use protocol::{Decryptor, Encryptor};
 pub use slots::keyfile::{KeyFileSlot, SymmetricKey};
-#[cfg(feature = "kms")]
-pub use slots::kms_aws::AwsKmsClient;
 pub use slots::kms::{
     Decrypted as KmsDecrypted, Encrypted as KmsEncrypted, EncryptionContext, KmsClient, KmsError,
     KmsFailure, KmsIdentity, KmsRecipient, KmsSlot,
 };
+#[cfg(feature = "kms")]
+pub use slots::kms_aws::AwsKmsClient;
 pub use slots::passphrase::{PassphraseIdentity, PassphraseKey, PassphraseSlot};
 pub use slots::{FileBinding, Identity, Recipient, Slot};
 pub use stream::{

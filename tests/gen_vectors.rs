@@ -1320,7 +1320,11 @@ const KMS_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd
 
 /// The fixed fake ciphertext blob of a source: 64 bytes (KMS's are about 180).
 fn kms_blob(seed_name: &str) -> Vec<u8> {
-    [seeded(seed_name, "kms blob 0"), seeded(seed_name, "kms blob 1")].concat()
+    [
+        seeded(seed_name, "kms blob 0"),
+        seeded(seed_name, "kms blob 1"),
+    ]
+    .concat()
 }
 
 /// FORMAT.md, "KMS slot body": u16 ARN length, ARN, u16 blob length, blob.
@@ -1471,7 +1475,10 @@ fn kms_vectors() -> Vec<KmsVector> {
     }
     {
         let other_arn = KMS_ARN.replace("111122223333", "444455556666");
-        let bytes = with_slot0_body(&single, &kms_body(other_arn.as_bytes(), &kms_blob("kms_ok")));
+        let bytes = with_slot0_body(
+            &single,
+            &kms_body(other_arn.as_bytes(), &kms_blob("kms_ok")),
+        );
         add(
             "kms_arn_not_allowed",
             &single,
@@ -1533,10 +1540,17 @@ fn kms_vectors_are_reproducible() {
         "run `COFFER_REGENERATE_VECTORS=1 cargo test --test gen_vectors` if the change is intended";
     let on_disk = std::fs::read_to_string(dir.join("vectors.json"))
         .unwrap_or_else(|e| panic!("tests/vectors/kms/vectors.json: {e}; {hint}"));
-    assert!(on_disk == index, "tests/vectors/kms/vectors.json differs; {hint}");
+    assert!(
+        on_disk == index,
+        "tests/vectors/kms/vectors.json differs; {hint}"
+    );
     for (name, bytes) in &files {
         let disk = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}; {hint}"));
         assert!(&disk == bytes, "tests/vectors/kms/{name} differs; {hint}");
     }
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), files.len() + 1, "stray files; {hint}");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        files.len() + 1,
+        "stray files; {hint}"
+    );
 }

@@ -78,7 +78,10 @@ mod emulator {
                 if let Ok(Some(status)) = moto.child.try_wait() {
                     panic!("moto_server exited early: {status}");
                 }
-                assert!(Instant::now() < deadline, "moto_server did not answer in 60 s");
+                assert!(
+                    Instant::now() < deadline,
+                    "moto_server did not answer in 60 s"
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
             moto
@@ -191,20 +194,27 @@ mod emulator {
         let plain = common::data(100_000, 1);
         fx.write("a", &plain);
         // KMS alone: no passphrase, nothing on stdin.
-        moto.run(&fx, &["encrypt", "--kms-key", "alias/backup", "a"]).expect(0);
+        moto.run(&fx, &["encrypt", "--kms-key", "alias/backup", "a"])
+            .expect(0);
         let ct = fx.read("a.coffer");
         let (start, len) = first_slot_body(&ct);
         let body = &ct[start..start + len];
         let arn_len = usize::from(u16::from_be_bytes([body[0], body[1]]));
-        assert_eq!(&body[2..2 + arn_len], arn.as_bytes(), "the slot holds the key ARN");
+        assert_eq!(
+            &body[2..2 + arn_len],
+            arn.as_bytes(),
+            "the slot holds the key ARN"
+        );
         let inspect = fx.run(["inspect", "a.coffer"]);
         inspect.expect(0);
         assert!(inspect.out().contains("aws-kms"), "{}", inspect.out());
         let key_id = arn.rsplit('/').next().unwrap();
         for allowed in [arn.as_str(), key_id, "alias/backup"] {
-            moto.run(&fx, &["decrypt", "-f", "--kms-key", allowed, "a.coffer"]).expect(0);
+            moto.run(&fx, &["decrypt", "-f", "--kms-key", allowed, "a.coffer"])
+                .expect(0);
             assert_eq!(fx.read("a"), plain, "{allowed}");
-            moto.run(&fx, &["verify", "--kms-key", allowed, "a.coffer"]).expect(0);
+            moto.run(&fx, &["verify", "--kms-key", allowed, "a.coffer"])
+                .expect(0);
         }
     }
 
@@ -215,17 +225,28 @@ mod emulator {
         let fx = Fx::new();
         fx.write("d/a", &common::data(10, 2));
         fx.write("d/b", &common::data(70_000, 3));
-        let out = moto.run(&fx, &["encrypt", "-r", "--kms-key", &one, "--kms-key", &two, "d"]);
+        let out = moto.run(
+            &fx,
+            &["encrypt", "-r", "--kms-key", &one, "--kms-key", &two, "d"],
+        );
         out.expect(0);
         for key in [&one, &two] {
-            moto.run(&fx, &["decrypt", "-f", "-r", "--kms-key", key, "d"]).expect(0);
+            moto.run(&fx, &["decrypt", "-f", "-r", "--kms-key", key, "d"])
+                .expect(0);
             assert_eq!(fx.read("d/b"), common::data(70_000, 3));
         }
         let stdin = common::data(5000, 4);
-        let piped = run_with(&fx, &["encrypt", "--kms-key", &two], &moto.endpoint, true, &stdin);
+        let piped = run_with(
+            &fx,
+            &["encrypt", "--kms-key", &two],
+            &moto.endpoint,
+            true,
+            &stdin,
+        );
         piped.expect(0);
         fx.write("s.coffer", &piped.stdout);
-        moto.run(&fx, &["decrypt", "--kms-key", &two, "s.coffer"]).expect(0);
+        moto.run(&fx, &["decrypt", "--kms-key", &two, "s.coffer"])
+            .expect(0);
         assert_eq!(fx.read("s"), common::data(5000, 4));
     }
 
@@ -234,15 +255,33 @@ mod emulator {
         let moto = Moto::start();
         let arn = moto.create_key();
         let fx = Fx::new();
-        fx.run(["keygen", "--symmetric", "-o", "break-glass.key"]).expect(0);
-        fx.write("a", b"restore me");
-        moto.run(&fx, &["encrypt", "--kms-key", &arn, "--key-file", "break-glass.key", "a"])
+        fx.run(["keygen", "--symmetric", "-o", "break-glass.key"])
             .expect(0);
+        fx.write("a", b"restore me");
+        moto.run(
+            &fx,
+            &[
+                "encrypt",
+                "--kms-key",
+                &arn,
+                "--key-file",
+                "break-glass.key",
+                "a",
+            ],
+        )
+        .expect(0);
         std::fs::remove_file(fx.p("a")).unwrap();
         let down = closed_endpoint();
         let run = run_with(
             &fx,
-            &["decrypt", "--kms-key", &arn, "--key-file", "break-glass.key", "a.coffer"],
+            &[
+                "decrypt",
+                "--kms-key",
+                &arn,
+                "--key-file",
+                "break-glass.key",
+                "a.coffer",
+            ],
             &down,
             true,
             b"",
@@ -250,7 +289,13 @@ mod emulator {
         run.expect(0);
         assert_eq!(fx.read("a"), b"restore me");
         // With KMS alone, the same outage is its own error (exit 11), within the bound.
-        let run = run_with(&fx, &["verify", "--kms-key", &arn, "a.coffer"], &down, true, b"");
+        let run = run_with(
+            &fx,
+            &["verify", "--kms-key", &arn, "a.coffer"],
+            &down,
+            true,
+            b"",
+        );
         run.expect(11);
         assert!(run.stderr.contains("AWS KMS unreachable"), "{}", run.stderr);
         assert!(run.elapsed < KMS_BOUND, "{:?}", run.elapsed);
@@ -262,13 +307,21 @@ mod emulator {
         let arn = moto.create_key();
         let fx = Fx::new();
         fx.write("a", b"secret");
-        moto.run(&fx, &["encrypt", "--kms-key", &arn, "a"]).expect(0);
+        moto.run(&fx, &["encrypt", "--kms-key", &arn, "a"])
+            .expect(0);
         let ct = fx.read("a.coffer");
         let (start, len) = first_slot_body(&ct);
         common::flip_bit(&fx.p("a.coffer"), start + len - 1, 0);
-        let run = moto.run(&fx, &["decrypt", "-o", "out", "--kms-key", &arn, "a.coffer"]);
+        let run = moto.run(
+            &fx,
+            &["decrypt", "-o", "out", "--kms-key", &arn, "a.coffer"],
+        );
         run.expect(4);
-        assert!(run.stderr.contains("could not decrypt the slot"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("could not decrypt the slot"),
+            "{}",
+            run.stderr
+        );
         assert!(!fx.p("out").exists());
     }
 
@@ -279,15 +332,27 @@ mod emulator {
         let fx = Fx::new();
         fx.write("a", b"file a");
         fx.write("b", b"file b");
-        moto.run(&fx, &["encrypt", "--kms-key", &arn, "a", "b"]).expect(0);
+        moto.run(&fx, &["encrypt", "--kms-key", &arn, "a", "b"])
+            .expect(0);
         let (a, mut b) = (fx.read("a.coffer"), fx.read("b.coffer"));
         let (start, len) = first_slot_body(&a);
-        assert_eq!(first_slot_body(&b), (start, len), "same key, same blob size");
+        assert_eq!(
+            first_slot_body(&b),
+            (start, len),
+            "same key, same blob size"
+        );
         b[start..start + len].copy_from_slice(&a[start..start + len]);
         fx.write("b.coffer", &b);
-        let run = moto.run(&fx, &["decrypt", "-o", "out", "--kms-key", &arn, "b.coffer"]);
+        let run = moto.run(
+            &fx,
+            &["decrypt", "-o", "out", "--kms-key", &arn, "b.coffer"],
+        );
         run.expect(4);
-        assert!(run.stderr.contains("comes from another file"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("comes from another file"),
+            "{}",
+            run.stderr
+        );
         assert!(!fx.p("out").exists());
     }
 
@@ -297,14 +362,25 @@ mod emulator {
         let (used, other) = (moto.create_key(), moto.create_key());
         let fx = Fx::new();
         fx.write("a", b"data");
-        moto.run(&fx, &["encrypt", "--kms-key", &used, "a"]).expect(0);
+        moto.run(&fx, &["encrypt", "--kms-key", &used, "a"])
+            .expect(0);
         // Against a live KMS: refused as "no slot opens".
-        let run = moto.run(&fx, &["decrypt", "-o", "out", "--kms-key", &other, "a.coffer"]);
+        let run = moto.run(
+            &fx,
+            &["decrypt", "-o", "out", "--kms-key", &other, "a.coffer"],
+        );
         run.expect(3);
         assert!(!fx.p("out").exists());
         // Against no KMS at all: still exit 3, not 11, so no call was made.
         let down = closed_endpoint();
-        run_with(&fx, &["verify", "--kms-key", &other, "a.coffer"], &down, true, b"").expect(3);
+        run_with(
+            &fx,
+            &["verify", "--kms-key", &other, "a.coffer"],
+            &down,
+            true,
+            b"",
+        )
+        .expect(3);
     }
 
     #[test]
@@ -314,17 +390,44 @@ mod emulator {
         assert!(arn.contains(&format!(":{ACCOUNT}:")), "{arn}");
         let fx = Fx::new();
         fx.write("a", b"data");
-        moto.run(&fx, &["encrypt", "--kms-key", &arn, "a"]).expect(0);
-        moto.run(&fx, &["verify", "--kms-discovery", "a.coffer"]).expect(0);
-        moto.run(&fx, &["verify", "--kms-discovery", "--kms-account", ACCOUNT, "a.coffer"])
+        moto.run(&fx, &["encrypt", "--kms-key", &arn, "a"])
             .expect(0);
+        moto.run(&fx, &["verify", "--kms-discovery", "a.coffer"])
+            .expect(0);
+        moto.run(
+            &fx,
+            &[
+                "verify",
+                "--kms-discovery",
+                "--kms-account",
+                ACCOUNT,
+                "a.coffer",
+            ],
+        )
+        .expect(0);
         let down = closed_endpoint();
-        let other_account = ["verify", "--kms-discovery", "--kms-account", "999999999999", "a.coffer"];
+        let other_account = [
+            "verify",
+            "--kms-discovery",
+            "--kms-account",
+            "999999999999",
+            "a.coffer",
+        ];
         run_with(&fx, &other_account, &down, true, b"").expect(3);
         // --kms-account alone is a usage error, as is a malformed account.
-        moto.run(&fx, &["verify", "--kms-account", ACCOUNT, "a.coffer"]).expect(2);
-        moto.run(&fx, &["verify", "--kms-discovery", "--kms-account", "12", "a.coffer"])
+        moto.run(&fx, &["verify", "--kms-account", ACCOUNT, "a.coffer"])
             .expect(2);
+        moto.run(
+            &fx,
+            &[
+                "verify",
+                "--kms-discovery",
+                "--kms-account",
+                "12",
+                "a.coffer",
+            ],
+        )
+        .expect(2);
     }
 
     #[test]
@@ -333,9 +436,19 @@ mod emulator {
         let arn = moto.create_key();
         let fx = Fx::new();
         fx.write("a", b"data");
-        let run = run_with(&fx, &["encrypt", "--kms-key", &arn, "a"], &moto.endpoint, false, b"");
+        let run = run_with(
+            &fx,
+            &["encrypt", "--kms-key", &arn, "a"],
+            &moto.endpoint,
+            false,
+            b"",
+        );
         run.expect(10);
-        assert!(run.stderr.contains("no AWS credentials found"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("no AWS credentials found"),
+            "{}",
+            run.stderr
+        );
         assert!(run.elapsed < KMS_BOUND, "{:?}", run.elapsed);
         assert!(!fx.p("a.coffer").exists());
         common::assert_no_temp_files(fx.dir());
@@ -345,8 +458,15 @@ mod emulator {
     fn an_unreachable_endpoint_on_encrypt_is_a_network_error_and_leaves_nothing() {
         let fx = Fx::new();
         fx.write("a", b"data");
-        let arn = format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000");
-        let run = run_with(&fx, &["encrypt", "--kms-key", &arn, "a"], &closed_endpoint(), true, b"");
+        let arn =
+            format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000");
+        let run = run_with(
+            &fx,
+            &["encrypt", "--kms-key", &arn, "a"],
+            &closed_endpoint(),
+            true,
+            b"",
+        );
         run.expect(11);
         assert!(run.elapsed < KMS_BOUND, "{:?}", run.elapsed);
         assert!(!fx.p("a.coffer").exists());
@@ -370,22 +490,46 @@ mod emulator {
         let (old, new) = (moto.create_key(), moto.create_key());
         let fx = Fx::new();
         fx.write("a", b"rotate me");
-        fx.run(["encrypt", "--passphrase-file", "pw"]
-            .into_iter()
-            .chain(common::SMALL_KDF)
-            .chain(["a"]))
+        fx.run(
+            ["encrypt", "--passphrase-file", "pw"]
+                .into_iter()
+                .chain(common::SMALL_KDF)
+                .chain(["a"]),
+        )
+        .expect(0);
+        moto.run(
+            &fx,
+            &[
+                "rekey",
+                "--passphrase-file",
+                "pw",
+                "--add-kms-key",
+                &old,
+                "a.coffer",
+            ],
+        )
+        .expect(0);
+        moto.run(&fx, &["verify", "--kms-key", &old, "a.coffer"])
             .expect(0);
-        moto.run(&fx, &["rekey", "--passphrase-file", "pw", "--add-kms-key", &old, "a.coffer"])
-            .expect(0);
-        moto.run(&fx, &["verify", "--kms-key", &old, "a.coffer"]).expect(0);
         // Rotate: open with the old key, add the new one, drop the old slot (slot 1).
         moto.run(
             &fx,
-            &["rekey", "--kms-key", &old, "--add-kms-key", &new, "--remove-slot", "1", "a.coffer"],
+            &[
+                "rekey",
+                "--kms-key",
+                &old,
+                "--add-kms-key",
+                &new,
+                "--remove-slot",
+                "1",
+                "a.coffer",
+            ],
         )
         .expect(0);
-        moto.run(&fx, &["verify", "--kms-key", &old, "a.coffer"]).expect(3);
-        moto.run(&fx, &["decrypt", "--kms-key", &new, "a.coffer"]).expect(0);
+        moto.run(&fx, &["verify", "--kms-key", &old, "a.coffer"])
+            .expect(3);
+        moto.run(&fx, &["decrypt", "-f", "--kms-key", &new, "a.coffer"])
+            .expect(0);
         assert_eq!(fx.read("a"), b"rotate me");
     }
 
@@ -397,9 +541,11 @@ mod emulator {
         let arn = moto.create_key();
         let fx = Fx::new();
         fx.write("a", b"move me");
-        moto.run(&fx, &["encrypt", "--delete-source", "--kms-key", &arn, "a"]).expect(0);
+        moto.run(&fx, &["encrypt", "--delete-source", "--kms-key", &arn, "a"])
+            .expect(0);
         assert!(!fx.p("a").exists());
-        moto.run(&fx, &["decrypt", "--kms-key", &arn, "a.coffer"]).expect(0);
+        moto.run(&fx, &["decrypt", "--kms-key", &arn, "a.coffer"])
+            .expect(0);
         assert_eq!(fx.read("a"), b"move me");
     }
 }

@@ -549,7 +549,9 @@ impl coffer::KmsClient for VectorKms {
         }
         Ok(coffer::KmsDecrypted {
             key_arn: a["key_arn"].as_str().unwrap().to_owned(),
-            plaintext: hex::decode(a["plaintext"].as_str().unwrap()).unwrap().into(),
+            plaintext: hex::decode(a["plaintext"].as_str().unwrap())
+                .unwrap()
+                .into(),
         })
     }
 }

@@ -280,7 +280,10 @@ mod tests {
         assert_eq!(kms(coffer::KmsError::Throttled), 9);
         assert_eq!(kms(coffer::KmsError::NoCredentials), 10);
         assert_eq!(kms(coffer::KmsError::NoRegion), 10);
-        assert_eq!(kms(coffer::KmsError::Unreachable { detail: "x".into() }), 11);
+        assert_eq!(
+            kms(coffer::KmsError::Unreachable { detail: "x".into() }),
+            11
+        );
         assert_eq!(kms(coffer::KmsError::InvalidCiphertext { key: key() }), 4);
         assert_eq!(kms(coffer::KmsError::WrongKey { key: key() }), 4);
         assert_eq!(code(coffer::Error::Io(io::Error::other("x"))), 1);

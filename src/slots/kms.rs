@@ -119,7 +119,9 @@ pub enum KmsError {
     },
     /// The blob was made under a key other than the one the slot names and the caller
     /// allowed (`IncorrectKeyException`, or a response naming another key).
-    #[error("the KMS slot names key {key} but was made under another key: the header was modified")]
+    #[error(
+        "the KMS slot names key {key} but was made under another key: the header was modified"
+    )]
     WrongKey {
         /// The key named in the call.
         key: String,
@@ -128,7 +130,9 @@ pub enum KmsError {
     #[error("AWS KMS throttled the request (still after retries); try again later")]
     Throttled,
     /// The standard chain found no credentials.
-    #[error("no AWS credentials found (environment, profile, web identity, container or instance role)")]
+    #[error(
+        "no AWS credentials found (environment, profile, web identity, container or instance role)"
+    )]
     NoCredentials,
     /// No region is configured.
     #[error("no AWS region configured: set AWS_REGION or a profile's region")]
@@ -175,9 +179,7 @@ impl KmsError {
     pub fn class(&self) -> KmsFailure {
         match self {
             KmsError::AccessDenied { .. } => KmsFailure::AccessDenied,
-            KmsError::KeyDisabled { .. } | KmsError::KeyNotFound { .. } => {
-                KmsFailure::KeyUnusable
-            }
+            KmsError::KeyDisabled { .. } | KmsError::KeyNotFound { .. } => KmsFailure::KeyUnusable,
             KmsError::InvalidCiphertext { .. } | KmsError::WrongKey { .. } => {
                 KmsFailure::InvalidCiphertext
             }
@@ -267,8 +269,7 @@ impl KmsSlot {
             fields.next()?,
             fields.next()?,
         );
-        (service == "kms" && resource.starts_with("key/") && !account.is_empty())
-            .then_some(account)
+        (service == "kms" && resource.starts_with("key/") && !account.is_empty()).then_some(account)
     }
 }
 
@@ -560,7 +561,10 @@ impl Identity for KmsIdentity {
             match self.decrypt(slot, key_id, &cache_key.1) {
                 Ok(key) => {
                     let copy = FileKey::from_bytes(*key.expose());
-                    self.cache.lock().expect("cache lock").insert(cache_key, copy);
+                    self.cache
+                        .lock()
+                        .expect("cache lock")
+                        .insert(cache_key, copy);
                     return Ok(Some(key));
                 }
                 Err(KmsError::WrongKey { .. }) if !decisive => continue,
@@ -592,11 +596,16 @@ mod tests {
     }
 
     impl Double {
+        /// As KMS resolves a KeyId: an alias to its key, a bare key ID to its ARN.
         fn resolve(&self, key_id: &str) -> String {
-            self.aliases
-                .iter()
-                .find(|(alias, _)| alias == key_id)
-                .map_or_else(|| key_id.to_owned(), |(_, arn)| arn.clone())
+            if let Some((_, arn)) = self.aliases.iter().find(|(alias, _)| alias == key_id) {
+                return arn.clone();
+            }
+            [ARN, OTHER_ARN]
+                .into_iter()
+                .find(|arn| arn.ends_with(&format!(":key/{key_id}")))
+                .unwrap_or(key_id)
+                .to_owned()
         }
     }
 
@@ -649,7 +658,11 @@ mod tests {
         (file_key, Slot::decode(&raw).unwrap())
     }
 
-    fn open_with(identity: &KmsIdentity, slot: &Slot, nonce: &HeaderNonce) -> Result<Option<FileKey>> {
+    fn open_with(
+        identity: &KmsIdentity,
+        slot: &Slot,
+        nonce: &HeaderNonce,
+    ) -> Result<Option<FileKey>> {
         identity.open(slot, FileBinding::without_context(nonce))
     }
 
@@ -666,7 +679,10 @@ mod tests {
             assert_eq!(opened.expose(), file_key.expose());
         }
         // The key ID is what the user allowed, passed to KMS as the KeyId.
-        assert_eq!(client.decrypt_calls.lock().unwrap()[1], "1234abcd-12ab-34cd-56ef-1234567890ab");
+        assert_eq!(
+            client.decrypt_calls.lock().unwrap()[1],
+            "1234abcd-12ab-34cd-56ef-1234567890ab"
+        );
     }
 
     #[test]
@@ -674,7 +690,11 @@ mod tests {
         let client = Arc::new(Double::default());
         let (_, slot) = seal_with(&client, ARN, &[1; 32]);
         // A key ID that is only a suffix of the slot's key ID does not count.
-        for allowed in [OTHER_ARN, "12ab-34cd-56ef-1234567890ab", "abcd-12ab-34cd-56ef-1234567890ab"] {
+        for allowed in [
+            OTHER_ARN,
+            "12ab-34cd-56ef-1234567890ab",
+            "abcd-12ab-34cd-56ef-1234567890ab",
+        ] {
             let identity = KmsIdentity::allow_list(client.clone(), &[allowed]).unwrap();
             assert!(open_with(&identity, &slot, &[1; 32]).unwrap().is_none());
         }
@@ -694,7 +714,8 @@ mod tests {
         assert!(matches!(&slot, Slot::Kms(s) if s.key_arn() == ARN));
         let other = KmsIdentity::allow_list(client.clone(), &["alias/other"]).unwrap();
         assert!(open_with(&other, &slot, &[2; 32]).unwrap().is_none());
-        let both = KmsIdentity::allow_list(client.clone(), &["alias/other", "alias/backup"]).unwrap();
+        let both =
+            KmsIdentity::allow_list(client.clone(), &["alias/other", "alias/backup"]).unwrap();
         let opened = open_with(&both, &slot, &[2; 32]).unwrap().unwrap();
         assert_eq!(opened.expose(), file_key.expose());
     }
@@ -705,7 +726,10 @@ mod tests {
         let (_, slot) = seal_with(&client, ARN, &[3; 32]);
         let identity = KmsIdentity::allow_list(client.clone(), &[ARN]).unwrap();
         let err = open_with(&identity, &slot, &[4; 32]).unwrap_err();
-        assert!(matches!(&err, Error::Kms(e) if e.class() == KmsFailure::InvalidCiphertext), "{err}");
+        assert!(
+            matches!(&err, Error::Kms(e) if e.class() == KmsFailure::InvalidCiphertext),
+            "{err}"
+        );
     }
 
     #[test]
@@ -713,21 +737,39 @@ mod tests {
         let client = Arc::new(Double::default());
         let (_, slot) = seal_with(&client, ARN, &[5; 32]);
         let Slot::Kms(kms) = slot else { unreachable!() };
-        let forged = Slot::Kms(KmsSlot::new(OTHER_ARN.into(), kms.ciphertext_blob.clone()).unwrap());
+        let forged =
+            Slot::Kms(KmsSlot::new(OTHER_ARN.into(), kms.ciphertext_blob.clone()).unwrap());
         let identity = KmsIdentity::allow_list(client.clone(), &[OTHER_ARN]).unwrap();
         let err = open_with(&identity, &forged, &[5; 32]).unwrap_err();
-        assert!(matches!(err, Error::Kms(KmsError::WrongKey { .. })), "{err}");
+        assert!(
+            matches!(err, Error::Kms(KmsError::WrongKey { .. })),
+            "{err}"
+        );
     }
 
     #[test]
     fn failures_of_kms_keep_their_class() {
         let classes = [
-            (KmsError::AccessDenied { key: ARN.into() }, KmsFailure::AccessDenied),
-            (KmsError::KeyDisabled { key: ARN.into() }, KmsFailure::KeyUnusable),
-            (KmsError::KeyNotFound { key: ARN.into() }, KmsFailure::KeyUnusable),
+            (
+                KmsError::AccessDenied { key: ARN.into() },
+                KmsFailure::AccessDenied,
+            ),
+            (
+                KmsError::KeyDisabled { key: ARN.into() },
+                KmsFailure::KeyUnusable,
+            ),
+            (
+                KmsError::KeyNotFound { key: ARN.into() },
+                KmsFailure::KeyUnusable,
+            ),
             (KmsError::Throttled, KmsFailure::Throttled),
             (KmsError::NoCredentials, KmsFailure::NoCredentials),
-            (KmsError::Unreachable { detail: "timed out".into() }, KmsFailure::Unreachable),
+            (
+                KmsError::Unreachable {
+                    detail: "timed out".into(),
+                },
+                KmsFailure::Unreachable,
+            ),
         ];
         for (failure, class) in classes {
             let client = Arc::new(Double::default());
@@ -750,7 +792,10 @@ mod tests {
         let (file_key, slot) = seal_with(&client, ARN, &[8; 32]);
         let anywhere = KmsIdentity::discovery::<&str>(client.clone(), &[]);
         assert_eq!(
-            open_with(&anywhere, &slot, &[8; 32]).unwrap().unwrap().expose(),
+            open_with(&anywhere, &slot, &[8; 32])
+                .unwrap()
+                .unwrap()
+                .expose(),
             file_key.expose()
         );
         let ours = KmsIdentity::discovery(client.clone(), &["111122223333"]);

@@ -153,7 +153,9 @@ where
     if let SdkError::ServiceError(_) = &err {
         let code = err.code().unwrap_or("unknown error");
         return match code {
-            "AccessDeniedException" | "AccessDenied" | "UnrecognizedClientException"
+            "AccessDeniedException"
+            | "AccessDenied"
+            | "UnrecognizedClientException"
             | "InvalidSignatureException" => KmsError::AccessDenied { key: key() },
             "DisabledException" | "KMSInvalidStateException" | "KeyUnavailableException" => {
                 KmsError::KeyDisabled { key: key() }
