@@ -101,6 +101,19 @@ pub enum Error {
         bytes: usize,
     },
 
+    /// A context pair given to write or compare breaks a rule (FORMAT.md, "Context").
+    #[error("invalid context: {0}")]
+    InvalidContext(&'static str),
+
+    /// The file's context is not exactly the one the caller asked for: it may be another
+    /// file, swapped in where this one belongs.
+    #[error("{0}")]
+    ContextMismatch(Box<crate::context::ContextMismatch>),
+
+    /// The caller asked for a context and the file has none.
+    #[error("the file has no context, and one is required")]
+    ContextRequired,
+
     /// The header MAC, or a slot whose check value matched, failed to authenticate.
     #[error("header authentication failed: the header was modified or corrupted")]
     HeaderAuthentication,
@@ -165,6 +178,9 @@ pub enum Error {
 pub enum ErrorKind {
     /// No slot opened with the credentials given (wrong passphrase or key file).
     WrongKey,
+    /// The file's context is not the one asked for, or it has none and one is required:
+    /// possibly another file swapped in.
+    ContextMismatch,
     /// The file failed authentication: tampered, corrupted, truncated, trailing data.
     Authentication,
     /// Not a coffer file, an unsupported version, a malformed header, or parameters over
@@ -186,6 +202,7 @@ impl ErrorKind {
     pub fn name(self) -> &'static str {
         match self {
             ErrorKind::WrongKey => "wrong_key",
+            ErrorKind::ContextMismatch => "context_mismatch",
             ErrorKind::Authentication => "authentication",
             ErrorKind::Format => "format",
             ErrorKind::Usage => "usage",
@@ -201,6 +218,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::NoSlotOpened { .. } => ErrorKind::WrongKey,
+            Error::ContextMismatch(_) | Error::ContextRequired => ErrorKind::ContextMismatch,
             Error::HeaderAuthentication
             | Error::CommitmentMismatch
             | Error::ChunkAuthentication { .. }
@@ -215,6 +233,7 @@ impl Error {
             Error::KdfBelowFloor { .. }
             | Error::KdfAboveCap { .. }
             | Error::InvalidKeyFile(_)
+            | Error::InvalidContext(_)
             | Error::HeaderTooLarge { .. }
             | Error::RangeOutOfBounds { .. } => ErrorKind::Usage,
             Error::Interrupted => ErrorKind::Interrupted,

@@ -1,5 +1,5 @@
 //! The header's syntax (FORMAT.md, "Header"): strict parsing and encoding of the fixed
-//! fields, the slot framing and the MAC field.
+//! fields, the context block, the slot framing and the MAC field.
 //!
 //! No cryptography happens here. The MAC is computed and checked by the caller
 //! ([`crate::protocol`]), and each slot body is decoded by the module of its slot type
@@ -8,6 +8,7 @@
 
 use std::io::Read;
 
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::keys::{HeaderNonce, HEADER_NONCE_LEN, MAC_LEN};
 use crate::stream::read_full;
@@ -20,6 +21,9 @@ pub const VERSION: u8 = 1;
 /// magic (8) || version (1) || flags (1) || header length (2) || slot count (1) ||
 /// reserved (3) || header nonce (32).
 pub const FIXED_LEN: usize = 48;
+/// Flags bit: a context block follows the fixed fields (FORMAT.md, "Context"). Every
+/// other bit is reserved and must be zero.
+pub const FLAG_CONTEXT: u8 = 0x02;
 /// slot type (1) || reserved (1) || body length (2).
 pub const SLOT_PREFIX_LEN: usize = 4;
 /// At most this many slots.
@@ -49,6 +53,7 @@ impl RawSlot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     header_nonce: HeaderNonce,
+    context: Context,
     slots: Vec<RawSlot>,
     /// The header bytes exactly as read or written, MAC included.
     raw: Vec<u8>,
@@ -66,7 +71,25 @@ impl Header {
         slots: Vec<RawSlot>,
         mac: impl FnOnce(&[u8]) -> [u8; MAC_LEN],
     ) -> Result<Header> {
-        let total = FIXED_LEN + slots.iter().map(RawSlot::encoded_len).sum::<usize>() + MAC_LEN;
+        Self::encode_with_context(header_nonce, Context::new(), slots, mac)
+    }
+
+    /// As [`Header::encode`], with a context block when `context` is not empty (the
+    /// flag and the block; an empty context writes the same bytes as [`Header::encode`]).
+    ///
+    /// # Errors
+    /// As [`Header::encode`]; the context block counts toward the header length.
+    pub fn encode_with_context(
+        header_nonce: HeaderNonce,
+        context: Context,
+        slots: Vec<RawSlot>,
+        mac: impl FnOnce(&[u8]) -> [u8; MAC_LEN],
+    ) -> Result<Header> {
+        let block = context.encode();
+        let total = FIXED_LEN
+            + block.len()
+            + slots.iter().map(RawSlot::encoded_len).sum::<usize>()
+            + MAC_LEN;
         if slots.is_empty() || slots.len() > MAX_SLOTS || total > MAX_HEADER_LEN {
             return Err(Error::HeaderTooLarge {
                 slots: slots.len(),
@@ -76,11 +99,12 @@ impl Header {
         let mut raw = Vec::with_capacity(total);
         raw.extend_from_slice(&MAGIC);
         raw.push(VERSION);
-        raw.push(0); // flags
+        raw.push(if context.is_empty() { 0 } else { FLAG_CONTEXT });
         raw.extend_from_slice(&(total as u16).to_be_bytes());
         raw.push(slots.len() as u8);
         raw.extend_from_slice(&[0, 0, 0]);
         raw.extend_from_slice(&header_nonce);
+        raw.extend_from_slice(&block);
         for slot in &slots {
             assert!(slot.slot_type != 0, "slot type 0 is reserved");
             raw.push(slot.slot_type);
@@ -93,6 +117,7 @@ impl Header {
         debug_assert_eq!(raw.len(), total);
         Ok(Header {
             header_nonce,
+            context,
             slots,
             raw,
         })
@@ -126,7 +151,7 @@ impl Header {
         if read_full(reader, &mut raw[9..])? < FIXED_LEN - 9 {
             return Err(Error::Truncated { at_chunk: None });
         }
-        if raw[9] != 0 {
+        if raw[9] & !FLAG_CONTEXT != 0 {
             return Err(Error::InvalidHeader("reserved flags are set"));
         }
         let total = usize::from(u16::from_be_bytes([raw[10], raw[11]]));
@@ -146,9 +171,16 @@ impl Header {
         }
         let mut header_nonce = [0; HEADER_NONCE_LEN];
         header_nonce.copy_from_slice(&raw[16..FIXED_LEN]);
-        let slots = parse_slots(&raw[FIXED_LEN..total - MAC_LEN], slot_count)?;
+        let body = &raw[FIXED_LEN..total - MAC_LEN];
+        let (context, context_len) = if raw[9] & FLAG_CONTEXT != 0 {
+            Context::decode_prefix(body).map_err(Error::InvalidHeader)?
+        } else {
+            (Context::new(), 0)
+        };
+        let slots = parse_slots(&body[context_len..], slot_count)?;
         Ok(Header {
             header_nonce,
+            context,
             slots,
             raw,
         })
@@ -157,6 +189,18 @@ impl Header {
     /// The per-file random nonce.
     pub fn header_nonce(&self) -> &HeaderNonce {
         &self.header_nonce
+    }
+
+    /// The context the header carries (empty when the flag is clear). Not yet
+    /// authenticated when parsed: the MAC covers it once a file key checks the header.
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    /// The context block exactly as in the header (empty when there is none): what the
+    /// payload derivation binds (FORMAT.md, "Context").
+    pub fn context_block(&self) -> &[u8] {
+        &self.raw[FIXED_LEN..FIXED_LEN + self.context.encoded_len()]
     }
 
     /// The slots, in file order, as framed.
@@ -270,6 +314,69 @@ mod tests {
                 .len(),
             MAX_HEADER_LEN
         );
+    }
+
+    fn with_context() -> Header {
+        let context = Context::from_pairs([("host", "db1")]).unwrap();
+        let slot = RawSlot {
+            slot_type: 2,
+            body: vec![7; 80],
+        };
+        Header::encode_with_context([2; 32], context, vec![slot], |_| [9; MAC_LEN]).unwrap()
+    }
+
+    #[test]
+    fn a_context_block_sits_before_the_slots_under_its_flag() {
+        let header = with_context();
+        let bytes = header.as_bytes();
+        assert_eq!(bytes[9], FLAG_CONTEXT);
+        assert_eq!(header.context_block(), b"\x00\x01\x00\x04host\x00\x03db1");
+        assert_eq!(&bytes[FIXED_LEN..FIXED_LEN + 13], header.context_block());
+        assert_eq!(bytes[FIXED_LEN + 13], 2, "the slot follows the block");
+        assert_eq!(header.len(), FIXED_LEN + 13 + 84 + MAC_LEN);
+        let parsed = Header::read_from(&mut &bytes[..]).unwrap();
+        assert_eq!(parsed, header);
+        assert_eq!(parsed.context().get("host"), Some("db1"));
+        // No context: no flag, no block, the bytes of `encode`.
+        let plain = sample();
+        assert_eq!(plain.as_bytes()[9], 0);
+        assert!(plain.context().is_empty() && plain.context_block().is_empty());
+    }
+
+    #[test]
+    fn only_the_context_flag_is_defined() {
+        for bit in (0..8).map(|i| 1u8 << i).filter(|&b| b != FLAG_CONTEXT) {
+            for header in [sample(), with_context()] {
+                let mut bytes = header.as_bytes().to_vec();
+                bytes[9] |= bit;
+                let err = Header::read_from(&mut &bytes[..]).unwrap_err();
+                assert!(
+                    err.to_string().contains("reserved flags"),
+                    "bit {bit:#04x}: {err}"
+                );
+            }
+        }
+        // The flag toggled either way leaves a header that does not parse.
+        for header in [sample(), with_context()] {
+            let mut bytes = header.as_bytes().to_vec();
+            bytes[9] ^= FLAG_CONTEXT;
+            assert!(Header::read_from(&mut &bytes[..]).is_err());
+        }
+    }
+
+    #[test]
+    fn the_context_counts_toward_the_header_length() {
+        let big = Context::from_pairs((0..2).map(|i| (format!("k{i}"), "v".repeat(1000)))).unwrap();
+        let slot = |len| RawSlot {
+            slot_type: 1,
+            body: vec![0; len],
+        };
+        let room = MAX_HEADER_LEN - FIXED_LEN - big.encoded_len() - SLOT_PREFIX_LEN - MAC_LEN;
+        let mac = |_: &[u8]| [0; MAC_LEN];
+        let fits = Header::encode_with_context([0; 32], big.clone(), vec![slot(room)], mac);
+        assert_eq!(fits.unwrap().len(), MAX_HEADER_LEN);
+        let over = Header::encode_with_context([0; 32], big, vec![slot(room + 1)], mac);
+        assert!(matches!(over, Err(Error::HeaderTooLarge { .. })));
     }
 
     #[test]

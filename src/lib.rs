@@ -49,7 +49,7 @@ mod stream;
 
 use std::io::{Read, Write};
 
-pub use context::Context;
+pub use context::{Context, ContextMismatch};
 pub use error::{Error, ErrorKind, Result};
 pub use format::{Header, RawSlot, VERSION as FORMAT_VERSION};
 pub use kdf::{KdfParams, Limits};
@@ -98,6 +98,10 @@ pub fn decrypt(identities: &[&dyn Identity], file: &[u8]) -> Result<Vec<u8>> {
 /// Lower layers, public only for the test suite, fuzzing and benches. Not a stable API.
 #[doc(hidden)]
 pub mod internals {
+    /// Context rules, limits and the block encoding.
+    pub mod context {
+        pub use crate::context::*;
+    }
     /// The header's syntax.
     pub mod format {
         pub use crate::format::*;

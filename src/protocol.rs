@@ -14,7 +14,7 @@ use crate::pipeline::{self, PipelineOptions};
 use crate::slots::{FileBinding, Identity, Recipient, Slot};
 use crate::stream::{
     chunks_len, plaintext_len, ChunkCipher, DecryptReader, EncryptWriter, PayloadPrefix,
-    SeekableReader, PREFIX_LEN, SALT_LEN as PAYLOAD_SALT_LEN,
+    SeekableReader, CONTEXT_V1, PREFIX_LEN, SALT_LEN as PAYLOAD_SALT_LEN,
 };
 
 /// A new file ready to be written: a fresh file key, its header and payload cipher.
@@ -24,24 +24,34 @@ pub struct Encryptor {
     prefix: PayloadPrefix,
 }
 
-/// Wraps `file_key` once per recipient and MACs the header.
+/// Wraps `file_key` once per recipient, each bound to this header nonce and context, and
+/// MACs the header (context block included).
 fn seal_header(
     file_key: &FileKey,
     header_nonce: HeaderNonce,
+    context: &Context,
     kept: Vec<RawSlot>,
     recipients: &[&dyn Recipient],
 ) -> Result<Header> {
     let mut slots = kept;
-    let context = Context::new();
     let file = FileBinding {
         header_nonce: &header_nonce,
-        context: &context,
+        context,
     };
     for recipient in recipients {
         slots.push(recipient.seal(file_key, file)?);
     }
     let mac_key = file_key.header_mac_key(&header_nonce);
-    Header::encode(header_nonce, slots, |bytes| mac_key.tag(bytes))
+    Header::encode_with_context(header_nonce, context.clone(), slots, |bytes| {
+        mac_key.tag(bytes)
+    })
+}
+
+/// The C2SP context of a file's payload: `"coffer.v1 payload"`, followed by the header's
+/// context block when it has one (FORMAT.md, "Context"). Without a context it is exactly
+/// the context every file had before contexts.
+fn payload_context(header: &Header) -> Vec<u8> {
+    [CONTEXT_V1, header.context_block()].concat()
 }
 
 impl Encryptor {
@@ -54,8 +64,18 @@ impl Encryptor {
     /// [`Error::HeaderTooLarge`] for no recipient or too many, and whatever a recipient
     /// fails with.
     pub fn new(recipients: &[&dyn Recipient]) -> Result<Self> {
+        Self::with_context(recipients, Context::new())
+    }
+
+    /// As [`Encryptor::new`], for a file bound to `context`: stored in the header (under
+    /// the MAC), bound into the payload derivation and given to every recipient's slot.
+    /// An empty context makes the same kind of file as [`Encryptor::new`].
+    ///
+    /// # Errors
+    /// As [`Encryptor::new`]; the context counts toward the header length.
+    pub fn with_context(recipients: &[&dyn Recipient], context: Context) -> Result<Self> {
         let file_key = FileKey::generate();
-        let header = seal_header(&file_key, random(), Vec::new(), recipients)?;
+        let header = seal_header(&file_key, random(), &context, Vec::new(), recipients)?;
         Ok(Self::with_header(&file_key, header, random()))
     }
 
@@ -70,7 +90,28 @@ impl Encryptor {
         payload_salt: [u8; PAYLOAD_SALT_LEN],
         recipients: &[&dyn Recipient],
     ) -> Self {
-        let header = seal_header(file_key, header_nonce, Vec::new(), recipients)
+        Self::from_parts_in_context(
+            file_key,
+            header_nonce,
+            payload_salt,
+            &Context::new(),
+            recipients,
+        )
+    }
+
+    /// As [`Encryptor::from_parts`], for a file with a context.
+    ///
+    /// # Panics
+    /// As [`Encryptor::from_parts`].
+    #[doc(hidden)]
+    pub fn from_parts_in_context(
+        file_key: &FileKey,
+        header_nonce: HeaderNonce,
+        payload_salt: [u8; PAYLOAD_SALT_LEN],
+        context: &Context,
+        recipients: &[&dyn Recipient],
+    ) -> Self {
+        let header = seal_header(file_key, header_nonce, context, Vec::new(), recipients)
             .expect("test-vector recipients fit a header");
         Self::with_header(file_key, header, payload_salt)
     }
@@ -80,7 +121,8 @@ impl Encryptor {
         header: Header,
         payload_salt: [u8; PAYLOAD_SALT_LEN],
     ) -> Self {
-        let (cipher, prefix) = ChunkCipher::with_salt(file_key, payload_salt);
+        let (cipher, prefix) =
+            ChunkCipher::with_salt_in_context(file_key, payload_salt, &payload_context(&header));
         Encryptor {
             header,
             cipher,
@@ -171,13 +213,12 @@ impl<R: Read> Decryptor<R> {
             .iter()
             .map(Slot::decode)
             .collect::<Result<_>>()?;
+        let context = header.context().clone();
         Ok(Decryptor {
             reader,
             header,
             slots,
-            // Files carry no context yet; the header's context block comes with
-            // FORMAT.md "Context".
-            context: Context::new(),
+            context,
         })
     }
 
@@ -189,7 +230,10 @@ impl<R: Read> Decryptor<R> {
         }
     }
 
-    /// The file's encryption context (empty for most files).
+    /// The file's encryption context (empty for most files), as the header says. The
+    /// header MAC covers it, so it is authenticated once [`Decryptor::unlock`] succeeds;
+    /// comparing it before that ([`Context::must_equal`]) refuses a swapped file without
+    /// deriving any key.
     pub fn context(&self) -> &Context {
         &self.context
     }
@@ -288,8 +332,9 @@ impl<R: Read> Decryptor<R> {
     /// [`Decryptor::slots`], in that order) copied byte for byte, then one new slot per
     /// recipient, under a new MAC.
     ///
-    /// The header nonce stays, because the kept slots are bound to it and may belong to
-    /// credentials the caller does not hold (FORMAT.md, "Rekeying").
+    /// The header nonce and the context stay, because the kept slots (and the payload,
+    /// for the context) are bound to them and may belong to credentials the caller does
+    /// not hold (FORMAT.md, "Rekeying").
     ///
     /// # Errors
     /// [`Error::HeaderAuthentication`] if `file_key` is not this file's,
@@ -305,7 +350,13 @@ impl<R: Read> Decryptor<R> {
             .iter()
             .map(|&index| self.header.slots()[index].clone())
             .collect();
-        seal_header(file_key, *self.header.header_nonce(), kept, recipients)
+        seal_header(
+            file_key,
+            *self.header.header_nonce(),
+            &self.context,
+            kept,
+            recipients,
+        )
     }
 
     /// The underlying reader, positioned at the start of the payload (for copying the
@@ -316,7 +367,7 @@ impl<R: Read> Decryptor<R> {
 
     fn payload_cipher(&mut self, file_key: &FileKey) -> Result<ChunkCipher> {
         let prefix = PayloadPrefix::read_from(&mut self.reader)?;
-        ChunkCipher::for_decryption(file_key, &prefix)
+        ChunkCipher::for_decryption_in_context(file_key, &prefix, &payload_context(&self.header))
     }
 
     /// A streaming reader of the plaintext, after the commitment check.

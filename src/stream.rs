@@ -119,6 +119,18 @@ impl ChunkCipher {
         Self::with_salt_on(AeadBackend::DEFAULT, file_key, salt)
     }
 
+    /// As [`ChunkCipher::with_salt`], with another C2SP context than [`CONTEXT_V1`]: a
+    /// file with an encryption context binds its context block there (FORMAT.md,
+    /// "Context").
+    pub fn with_salt_in_context(
+        file_key: &FileKey,
+        salt: [u8; SALT_LEN],
+        context: &[u8],
+    ) -> (ChunkCipher, PayloadPrefix) {
+        let (cipher, commitment) = derive(AeadBackend::DEFAULT, file_key, &salt, context);
+        (cipher, PayloadPrefix { salt, commitment })
+    }
+
     /// As [`ChunkCipher::with_salt`], on a chosen backend (benchmarks and the
     /// differential test compare them; the output is the same).
     pub fn with_salt_on(

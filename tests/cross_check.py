@@ -8,8 +8,8 @@ coffer's Rust code:
   AES-256-GCM from Python's `cryptography` package, chunk by chunk;
 * the same payload through `cryptography.cobblestone.Cobblestone256Decryptor`, a second,
   unrelated implementation of exactly this construction (cryptography >= 50);
-* the header: the decryption procedure of FORMAT.md (strict parsing, several
-  credentials, the passphrase slot with Argon2id via argon2-cffi, the key-file slot, the
+* the header: the decryption procedure of FORMAT.md (strict parsing, the context block
+  and its binding into the payload, several credentials, the passphrase slot with Argon2id via argon2-cffi, the key-file slot, the
   HMAC-SHA-256 under HKDF-SHA-256), giving the same outcome as coffer for every vector
   and every credential set it records, and re-encoding every valid header byte for byte;
 * key files: a BIP 173 Bech32 codec written here, checked against
@@ -34,6 +34,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import unicodedata
 import zlib
 from pathlib import Path
 
@@ -61,6 +62,13 @@ LABEL_MAC = b"coffer.v1 header mac"
 CAP_MEMORY_KIB = 1024 * 1024  # default reader cap: 1024 MiB
 CAP_PASSES = 16
 CAP_LANES = 16
+# The encryption context (FORMAT.md, "Context").
+CONTEXT_FLAG = 0x02
+CONTEXT_MAX_PAIRS = 64
+CONTEXT_MAX_KEY = 256
+CONTEXT_MAX_VALUE = 1024
+CONTEXT_MAX_BLOCK = 2048
+CONTEXT_RESERVED_PREFIXES = (b"coffer:", b"aws:")
 
 passed = 0
 failed = 0
@@ -198,8 +206,62 @@ PASSPHRASE_SLOT, KEY_FILE_SLOT = 0x01, 0x02
 BODY_LEN = {PASSPHRASE_SLOT: 108, KEY_FILE_SLOT: 80}
 
 
+def parse_context(header, end):
+    """FORMAT.md "Context": the canonical block at header[48:end]: ([(key, value)] as
+    bytes, the block's bytes), or Refused."""
+    at = 48
+
+    def take(n):
+        nonlocal at
+        if at + n > end:
+            raise Refused("invalid_header")
+        at += n
+        return header[at - n:at]
+
+    count = int.from_bytes(take(2), "big")
+    if not 1 <= count <= CONTEXT_MAX_PAIRS:
+        raise Refused("invalid_header")
+    pairs = []
+    for _ in range(count):
+        key = take(int.from_bytes(take(2), "big"))
+        value = take(int.from_bytes(take(2), "big"))
+        try:
+            text = key.decode("utf-8") + value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refused("invalid_header") from None
+        if not 1 <= len(key) <= CONTEXT_MAX_KEY or not 1 <= len(value) <= CONTEXT_MAX_VALUE:
+            raise Refused("invalid_header")
+        if b"=" in key or any(key[:len(p)].lower() == p for p in CONTEXT_RESERVED_PREFIXES):
+            raise Refused("invalid_header")
+        if any(unicodedata.category(c) == "Cc" for c in text):
+            raise Refused("invalid_header")
+        if pairs and not pairs[-1][0] < key:
+            raise Refused("invalid_header")
+        pairs.append((key, value))
+    if at - 48 > CONTEXT_MAX_BLOCK:
+        raise Refused("invalid_header")
+    return pairs, header[48:at]
+
+
+def encode_context(pairs):
+    """The block of a dict of str pairs: keys sorted by their UTF-8 bytes; b"" for none."""
+    if not pairs:
+        return b""
+    items = sorted((k.encode(), v.encode()) for k, v in pairs.items())
+    out = len(items).to_bytes(2, "big")
+    for key, value in items:
+        out += len(key).to_bytes(2, "big") + key + len(value).to_bytes(2, "big") + value
+    return out
+
+
+def payload_context(block):
+    """The C2SP context of a file's payload: "coffer.v1 payload" || the context block."""
+    return COFFER_CONTEXT + block
+
+
 def read_header(data):
-    """Decryption procedure steps 1 to 10: (header bytes, [(type, body)]) or Refused."""
+    """Decryption procedure steps 1 to 10: (header bytes, [(type, body)], context block)
+    or Refused."""
     head = data[:8]
     if not data or head != MAGIC[:len(head)]:
         raise Refused("not_coffer")
@@ -210,11 +272,14 @@ def read_header(data):
     if len(data) < 48:
         raise Refused("truncated", at_chunk=None)
     h, count = int.from_bytes(data[10:12], "big"), data[12]
-    if data[9] != 0 or not 84 <= h <= 4096 or not 1 <= count <= 16 or data[13:16] != b"\0\0\0":
+    if data[9] & ~CONTEXT_FLAG or not 84 <= h <= 4096 or not 1 <= count <= 16 or data[13:16] != b"\0\0\0":
         raise Refused("invalid_header")
     if len(data) < h:
         raise Refused("truncated", at_chunk=None)
-    header, pos, slots = data[:h], 48, []
+    header, slots, block = data[:h], [], b""
+    if data[9] & CONTEXT_FLAG:
+        _, block = parse_context(header, h - 32)
+    pos = 48 + len(block)
     for _ in range(count):
         if pos + 4 > h - 32 or header[pos + 1] != 0:
             raise Refused("invalid_header")
@@ -227,7 +292,7 @@ def read_header(data):
         pos += 4 + body_len
     if pos != h - 32:
         raise Refused("invalid_header")
-    return header, slots
+    return header, slots, block
 
 
 def header_mac(header_without_mac, file_key):
@@ -319,13 +384,13 @@ def decrypt_file(data, key_files=(), passphrase=None, file_key=None):
     slots are skipped and only the MAC is checked."""
     released = bytearray()
     try:
-        header, slots = read_header(data)
+        header, slots, block = read_header(data)
         if file_key is None:
             file_key = unlock(header, slots, key_files, passphrase)
         elif not header_mac_ok(header, file_key):
             raise Refused("header_authentication")
         try:
-            decrypt_payload(file_key, data[len(header):], COFFER_CONTEXT, released)
+            decrypt_payload(file_key, data[len(header):], payload_context(block), released)
         except PayloadError as e:
             raise Refused(e.kind, **({"chunk": e.chunk} if e.kind == "chunk_authentication"
                                      else {"at_chunk": e.chunk} if e.kind == "truncated" else {}))
@@ -334,10 +399,12 @@ def decrypt_file(data, key_files=(), passphrase=None, file_key=None):
     return bytes(released), None
 
 
-def remake_header(data, file_key, slot_credentials):
-    """A header encoded afresh from the slots' credentials, the header nonce and the salts
-    and parameters in `data`'s slots (unknown slots copied): what an encryptor writes."""
-    header, slots = read_header(data)
+def remake_header(data, file_key, slot_credentials, context=None):
+    """A header encoded afresh from the slots' credentials, the context pairs, the header
+    nonce and the salts and parameters in `data`'s slots (unknown slots copied): what an
+    encryptor writes."""
+    header, slots, _ = read_header(data)
+    block = encode_context(context)
     nonce = header[16:48]
     out = bytearray()
     if len(slots) != len(slot_credentials):
@@ -350,9 +417,15 @@ def remake_header(data, file_key, slot_credentials):
             key = parse_key_file(cred["key_file"].encode())
             body = seal_wrap(key, nonce, LABEL_KEY_FILE_SLOT, file_key)
         out += bytes([slot_type, 0]) + len(body).to_bytes(2, "big") + body
-    h = 48 + len(out) + 32
-    fixed = MAGIC + b"\x01\x00" + h.to_bytes(2, "big") + bytes([len(slots)]) + b"\0\0\0" + nonce
-    without_mac = fixed + bytes(out)
+    return encode_header(nonce, block, len(slots), bytes(out), file_key)
+
+
+def encode_header(nonce, block, slot_count, slots, file_key):
+    """Fixed fields, the context block (and its flag) when there is one, the slots, MAC."""
+    h = 48 + len(block) + len(slots) + 32
+    flags = CONTEXT_FLAG if block else 0
+    fixed = MAGIC + bytes([1, flags]) + h.to_bytes(2, "big") + bytes([slot_count]) + b"\0\0\0" + nonce
+    without_mac = fixed + block + slots
     return without_mac + header_mac(without_mac, file_key)
 
 
@@ -568,7 +641,7 @@ def check_coffer_vectors():
             allowed = plaintexts[v["source"]][:v["released_len"]]
             check(sha256(allowed) == v["released_sha256"], f"{name}: released_sha256 is a prefix of the source")
             if cobble and len(data) >= v["header_len"]:
-                got, e = cobblestone_decrypt(key, data[v["header_len"]:], COFFER_CONTEXT)
+                got, e = cobblestone_decrypt(key, data[v["header_len"]:], payload_context(read_header(data)[2]))
                 check(e is not None, f"{name}: Cobblestone256Decryptor refuses the payload")
                 check(allowed.startswith(got),
                       f"{name}: Cobblestone256Decryptor released {len(got)} bytes beyond what authenticated")
@@ -582,8 +655,9 @@ def check_valid_file(v, data, key, cobble):
     hl = v["header_len"]
     header, payload = data[:hl], data[hl:]
     slot_credentials = slot_credentials_of(v)
-    check(remake_header(data, key, slot_credentials) == header,
-          f"{name}: the header re-encodes to identical bytes from its slots' credentials")
+    check(remake_header(data, key, slot_credentials, v.get("context")) == header,
+          f"{name}: the header re-encodes to identical bytes from its slots' credentials and context")
+    context = payload_context(read_header(data)[2])
     for i, cred in enumerate(slot_credentials):
         if cred["type"] == "unknown":
             continue
@@ -592,27 +666,32 @@ def check_valid_file(v, data, key, cobble):
         out, err = decrypt_file(data, keys, passphrase)
         check(err is None and sha256(out) == v["plaintext_sha256"],
               f"{name}: the credential of slot {i} alone opens the file ({err})")
-    out, _ = reference_decrypt(key, payload, COFFER_CONTEXT)
-    check(encrypt_payload(key, payload[:24], COFFER_CONTEXT, out) == payload,
+    out, _ = reference_decrypt(key, payload, context)
+    check(encrypt_payload(key, payload[:24], context, out) == payload,
           f"{name}: reference encryption reproduces the payload")
     # The final chunk is short, and its length follows from the plaintext length.
     n = v["plaintext_len"]
     check(len(payload) == PREFIX + (n // CHUNK) * ENC_CHUNK + n % CHUNK + TAG,
           f"{name}: payload length follows the chunking rule")
     if cobble:
-        got, e = cobblestone_decrypt(key, payload, COFFER_CONTEXT)
+        got, e = cobblestone_decrypt(key, payload, context)
         check(e is None and sha256(got) == v["plaintext_sha256"],
               f"{name}: Cobblestone256Decryptor agrees ({e!r})")
         # And a different context must be refused (the context is bound).
         got, e = cobblestone_decrypt(key, payload, b"coffer.v2 payload")
         check(e is not None and got == b"", f"{name}: Cobblestone256Decryptor refuses another context")
+        if v.get("context"):
+            got, e = cobblestone_decrypt(key, payload, COFFER_CONTEXT)
+            check(e is not None and got == b"",
+                  f"{name}: Cobblestone256Decryptor refuses the payload without its context block")
 
 
 # ---------------------------------------------------------------- the coffer binary, both ways
 
-def encrypt_file(slot_recipients, plaintext):
+def encrypt_file(slot_recipients, plaintext, context=None):
     """A new coffer file written by this script: fresh file key, header nonce and payload
-    salt; one slot per recipient, ("key_file", key) or ("passphrase", bytes, (m, t, p))."""
+    salt; one slot per recipient, ("key_file", key) or ("passphrase", bytes, (m, t, p));
+    bound to `context` (a dict of str pairs) if given."""
     file_key, nonce = os.urandom(32), os.urandom(32)
     slots = bytearray()
     for kind, secret, *params in slot_recipients:
@@ -624,11 +703,9 @@ def encrypt_file(slot_recipients, plaintext):
             body = kdf + seal_wrap(pass_key(secret, kdf), nonce, LABEL_SLOT, file_key)
             slot_type = PASSPHRASE_SLOT
         slots += bytes([slot_type, 0]) + len(body).to_bytes(2, "big") + body
-    h = 48 + len(slots) + 32
-    fixed = MAGIC + b"\x01\x00" + h.to_bytes(2, "big") + bytes([len(slot_recipients)]) + b"\0\0\0" + nonce
-    without_mac = fixed + bytes(slots)
-    header = without_mac + header_mac(without_mac, file_key)
-    return header + encrypt_payload(file_key, os.urandom(24), COFFER_CONTEXT, plaintext)
+    block = encode_context(context)
+    header = encode_header(nonce, block, len(slot_recipients), bytes(slots), file_key)
+    return header + encrypt_payload(file_key, os.urandom(24), payload_context(block), plaintext)
 
 
 def coffer_binary():
@@ -690,6 +767,25 @@ def check_cli_interop():
             check(err is None and out == plaintext, f"this script opens coffer's file with {name} ({err})")
         _, err = decrypt_file(data, [ours])
         check(err is not None and err.kind == "no_slot_opened", f"another key opens no slot ({err})")
+
+        # The encryption context, both ways (FORMAT.md, "Context").
+        context = {"host": "cross-check", "path": "/srv/a=b", "é": "ü"}
+        (tmp / "ctx.coffer").write_bytes(encrypt_file([("key_file", ours)], plaintext, context))
+        pairs = [arg for k, v in context.items() for arg in ("--context", f"{k}={v}")]
+        r = run("decrypt", "-c", "--key-file", "py.key", *pairs, "ctx.coffer")
+        check(r.returncode == 0 and r.stdout == plaintext,
+              f"coffer decrypt --context opens a file with a context this script wrote "
+              f"(exit {r.returncode}: {r.stderr!r})")
+        r = run("decrypt", "-c", "--key-file", "py.key", "--context", "host=cross-check", "ctx.coffer")
+        check(r.returncode == 3 and r.stdout == b"",
+              f"coffer decrypt with a pair missing: exit 3, no output (exit {r.returncode})")
+        r = run("encrypt", "--key-file", "a.key", *pairs, "-o", "doc.ctx.coffer", "doc")
+        check(r.returncode == 0, f"coffer encrypt --context ({r.stderr!r})")
+        data = (tmp / "doc.ctx.coffer").read_bytes()
+        out, err = decrypt_file(data, [keys[0]])
+        check(err is None and out == plaintext, f"this script opens coffer's file with a context ({err})")
+        check(read_header(data)[2] == encode_context(context),
+              "coffer wrote the context block this script encodes")
 
 
 # ---------------------------------------------------------------- Wycheproof (C2SP)

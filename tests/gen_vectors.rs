@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use coffer::internals::keys::LABEL_HEADER_MAC;
 use coffer::internals::stream::{ENCRYPTED_CHUNK_SIZE, PREFIX_LEN, TAG_LEN};
 use coffer::{
-    Encryptor, FileKey, KdfParams, Passphrase, PassphraseKey, RawSlot, Recipient, SymmetricKey,
+    Context, Encryptor, FileKey, KdfParams, Passphrase, PassphraseKey, RawSlot, Recipient,
+    SymmetricKey,
 };
 use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
@@ -172,6 +173,8 @@ struct Made {
     slots: Vec<SlotFor>,
     plaintext: Vec<u8>,
     header_len: usize,
+    /// The encryption context the file is bound to (FORMAT.md, "Context"); most have none.
+    context: Vec<(String, String)>,
 }
 
 impl Made {
@@ -217,6 +220,16 @@ fn make(seed_name: &str, len: usize, passphrases: &[String]) -> Made {
 
 /// Encrypts `plaintext(seed_name, len)` with these slots, in this order.
 fn make_with_slots(seed_name: &str, len: usize, slots: &[SlotFor]) -> Made {
+    make_in_context(seed_name, len, slots, &[])
+}
+
+/// As [`make_with_slots`], for a file bound to these context pairs.
+fn make_in_context(
+    seed_name: &str,
+    len: usize,
+    slots: &[SlotFor],
+    context: &[(&str, &str)],
+) -> Made {
     let file_key = seeded(seed_name, "file key");
     let header_nonce = seeded(seed_name, "header nonce");
     let mut payload_salt = [0u8; 24];
@@ -244,10 +257,11 @@ fn make_with_slots(seed_name: &str, len: usize, slots: &[SlotFor]) -> Made {
         })
         .collect();
     let key_refs: Vec<&dyn Recipient> = recipients.iter().map(|r| r.as_ref()).collect();
-    let enc = Encryptor::from_parts(
+    let enc = Encryptor::from_parts_in_context(
         &FileKey::from_bytes(file_key),
         header_nonce,
         payload_salt,
+        &Context::from_pairs(context.iter().copied()).expect("a valid context"),
         &key_refs,
     );
     let header_len = enc.header().len();
@@ -262,6 +276,10 @@ fn make_with_slots(seed_name: &str, len: usize, slots: &[SlotFor]) -> Made {
         slots: slots.to_vec(),
         plaintext: data,
         header_len,
+        context: context
+            .iter()
+            .map(|&(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
 
@@ -356,6 +374,15 @@ impl Vector {
             "mutation": self.mutation,
         });
         self.credentials.write_into(&mut v);
+        if !self.made.context.is_empty() {
+            v["context"] = self
+                .made
+                .context
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
         if self.made.has_other_slots() {
             v["slot_credentials"] = self.made.slots.iter().map(slot_json).collect();
         } else if self.made.slots.len() > 1 {
@@ -974,6 +1001,7 @@ fn build() -> Vec<Vector> {
         );
     }
     key_file_vectors(&mut b);
+    context_vectors(&mut b);
     b.vectors
 }
 
@@ -1223,6 +1251,226 @@ fn key_file_vectors(b: &mut Builder) {
             (Credentials::key_files(&[key0]), no_slot(0)),
         ];
     }
+}
+
+/// The context block (FORMAT.md, "Context") of these pairs, as written here from the
+/// text, in the order given (so that non-canonical blocks can be made too).
+fn context_block(count: u16, pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
+    let mut block = count.to_be_bytes().to_vec();
+    for (key, value) in pairs {
+        for field in [key, value] {
+            block.extend_from_slice(&(field.len() as u16).to_be_bytes());
+            block.extend_from_slice(field);
+        }
+    }
+    block
+}
+
+/// `made` with its context block (at offset 48, `old_len` bytes) replaced by `block`: the
+/// flag, the header length and the MAC follow, so only the block is wrong.
+fn with_context_block(made: &Made, old_len: usize, block: &[u8]) -> Vec<u8> {
+    const CONTEXT_AT: usize = 48;
+    let mut bytes = made.bytes[..CONTEXT_AT].to_vec();
+    bytes[off::FLAGS] = if block.is_empty() { 0 } else { 0x02 };
+    bytes.extend_from_slice(block);
+    bytes.extend_from_slice(&made.bytes[CONTEXT_AT + old_len..made.header_len]);
+    let header_len = bytes.len();
+    bytes[off::HEADER_LEN..off::HEADER_LEN + 2].copy_from_slice(&(header_len as u16).to_be_bytes());
+    remac(&mut bytes, header_len, &made.file_key);
+    bytes.extend_from_slice(&made.bytes[made.header_len..]);
+    bytes
+}
+
+/// Vectors of the encryption context (header flag 0x02, the context block, and its
+/// binding into the payload).
+fn context_vectors(b: &mut Builder) {
+    let inv = || err("invalid_header");
+    let fk_auth = || err("header_authentication");
+    let commitment = || err("commitment_mismatch");
+
+    // ---- Positive. ----
+    const NAME: &str = "ok_context";
+    let host: (&[u8], &[u8]) = (b"host", b"db1.example");
+    let path: (&[u8], &[u8]) = (b"path", b"/var/backups/db.tar");
+    let made = make_in_context(
+        NAME,
+        20000,
+        &[SlotFor::KeyFile(key_file_key(NAME, 0))],
+        &[("path", "/var/backups/db.tar"), ("host", "db1.example")],
+    );
+    let block = context_block(2, &[host, path]);
+    assert_eq!(
+        made.bytes[48..48 + block.len()],
+        block,
+        "the block as FORMAT.md writes it"
+    );
+    b.positive(
+        NAME,
+        &made,
+        "a key-file slot and the context {host: db1.example, path: /var/backups/db.tar}          (header flag 0x02, a 48-byte context block before the slot; the payload bound to it)",
+    );
+    const UTF8: &str = "ok_context_utf8";
+    let utf8 = make_in_context(
+        UTF8,
+        100,
+        &[SlotFor::Passphrase(passphrase_for(UTF8))],
+        &[("é", "ünïcode"), ("z", "a=b"), ("A", "1")],
+    );
+    b.positive(
+        UTF8,
+        &utf8,
+        "a passphrase slot and three pairs whose keys sort bytewise as A, z, é (0x41, 0x7a,          0xc3 0xa9); a value may hold '='",
+    );
+
+    // ---- The flag. ----
+    b.named_header_flip(
+        "context_flag_cleared",
+        "flags",
+        &made,
+        off::FLAGS,
+        0x02,
+        inv(),
+        inv(),
+        "context flag cleared: the context block is read as a slot, whose type byte (the          high byte of the pair count) is 0x00, reserved",
+    );
+    let small = make(
+        "context_flag_without_block",
+        1,
+        &[passphrase_for("context_flag_without_block")],
+    );
+    b.named_header_flip(
+        "context_flag_without_block",
+        "flags",
+        &small,
+        off::FLAGS,
+        0x02,
+        inv(),
+        inv(),
+        "context flag set on a file without a context: the slot's first bytes read as a pair          count of 256, over the limit of 64",
+    );
+
+    // ---- Non-canonical blocks (header MAC recomputed: only the block is wrong). ----
+    let old_len = block.len();
+    let cases: [(&str, Vec<u8>, &str); 12] = [
+        (
+            "context_empty",
+            context_block(0, &[]),
+            "the flag set and a pair count of 0: the empty context has no block",
+        ),
+        (
+            "context_keys_unsorted",
+            context_block(2, &[path, host]),
+            "keys not in ascending bytewise order",
+        ),
+        (
+            "context_key_duplicate",
+            context_block(2, &[host, (b"host", path.1)]),
+            "a key twice",
+        ),
+        (
+            "context_count_past_pairs",
+            context_block(3, &[host, path]),
+            "a pair count of 3 with two pairs: the third runs into the slot and past the header",
+        ),
+        (
+            "context_count_65",
+            context_block(65, &[host, path]),
+            "a pair count of 65, over the limit of 64",
+        ),
+        (
+            "context_value_len_past_header",
+            {
+                let mut b = block.clone();
+                let at = b.len() - path.1.len() - 2;
+                b[at..at + 2].copy_from_slice(&0xffffu16.to_be_bytes());
+                b
+            },
+            "the last value's length runs past the header",
+        ),
+        (
+            "context_empty_key",
+            context_block(2, &[(b"", b"x"), host]),
+            "an empty key",
+        ),
+        (
+            "context_empty_value",
+            context_block(2, &[(b"host", b""), path]),
+            "an empty value",
+        ),
+        (
+            "context_key_with_equals",
+            context_block(2, &[(b"ho=st", host.1), path]),
+            "a key holding '='",
+        ),
+        (
+            "context_reserved_key",
+            context_block(2, &[(b"aws:host", host.1), path]),
+            "a key with the reserved prefix \"aws:\"",
+        ),
+        (
+            "context_control_character",
+            context_block(2, &[(b"host", b"db1\nexample"), path]),
+            "a value holding a line feed",
+        ),
+        (
+            "context_not_utf8",
+            context_block(2, &[(b"host", b"db1\xffexample"), path]),
+            "a value that is not UTF-8",
+        ),
+    ];
+    for (name, new_block, description) in cases {
+        let bytes = with_context_block(&made, old_len, &new_block);
+        b.negative(
+            name,
+            "header",
+            &made,
+            bytes,
+            json!({"kind": "set", "field": "header.context_block", "offset": 48,
+                   "value": hex(&new_block), "remac": true}),
+            inv(),
+            inv(),
+            0,
+            &format!("{description} (header length and MAC recomputed): refused while parsing"),
+        );
+    }
+
+    // ---- What the MAC and the payload bind. ----
+    let value_at = 48 + 2 + 2 + host.0.len() + 2;
+    b.named_header_flip(
+        "context_flip_value",
+        "context",
+        &made,
+        value_at + 2,
+        0x03,
+        fk_auth(),
+        fk_auth(),
+        "a context value changed, db1 -> db2 (the MAC left stale): the key-file slot opens,          the header MAC fails",
+    );
+    let other = context_block(2, &[(b"host", b"db2.example"), path]);
+    b.negative(
+        "context_value_changed_remac",
+        "header",
+        &made,
+        with_context_block(&made, old_len, &other),
+        json!({"kind": "set", "field": "header.context_block", "offset": 48,
+               "value": hex(&other), "remac": true}),
+        commitment(),
+        commitment(),
+        0,
+        "a context value changed, db1 -> db2, and the header MAC recomputed with the file          key: the payload is bound to the context block, so its commitment fails",
+    );
+    b.negative(
+        "context_removed_remac",
+        "header",
+        &made,
+        with_context_block(&made, old_len, &[]),
+        json!({"kind": "set", "field": "header.context_block", "offset": 48, "value": "",
+               "remac": true}),
+        commitment(),
+        commitment(),
+        0,
+        "the context block removed and the flag cleared (header length and MAC recomputed):          the payload was bound to the context, so its commitment fails",
+    );
 }
 
 fn vectors_dir() -> PathBuf {

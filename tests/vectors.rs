@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use coffer::internals::stream::PREFIX_LEN;
 use coffer::{
-    Decryptor, Encryptor, Error, FileKey, Identity, Limits, Passphrase, PassphraseIdentity,
-    PassphraseKey, PipelineOptions, RawSlot, Recipient, Slot, SymmetricKey,
+    Context, Decryptor, Encryptor, Error, FileKey, Identity, Limits, Passphrase,
+    PassphraseIdentity, PassphraseKey, PipelineOptions, RawSlot, Recipient, Slot, SymmetricKey,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -299,6 +299,18 @@ impl Recipient for VerbatimSlot {
     }
 }
 
+/// The vector's `context` (absent: none), as pairs for the library.
+fn recorded_context(v: &Value) -> Context {
+    let pairs = v.get("context").map_or_else(Vec::new, |c| {
+        c.as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .collect()
+    });
+    Context::from_pairs(pairs).unwrap()
+}
+
 fn check_seekable(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
     let name = str_field(v, "name");
     let result = (|| -> Result<Vec<u8>, Error> {
@@ -380,7 +392,22 @@ fn check_reencrypts(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
         .unwrap()
         .read_to_end(&mut plaintext)
         .unwrap();
-    let enc = Encryptor::from_parts(&file_key(v), *header.header_nonce(), payload_salt, &refs);
+    let context = recorded_context(v);
+    if header.context() != &context {
+        problems.push(format!(
+            "{name}: the header's context is not the recorded one"
+        ));
+    }
+    let remake = || {
+        Encryptor::from_parts_in_context(
+            &file_key(v),
+            *header.header_nonce(),
+            payload_salt,
+            &context,
+            &refs,
+        )
+    };
+    let enc = remake();
     let mut w = enc.writer(Vec::new()).unwrap();
     w.write_all(&plaintext).unwrap();
     let again = w.finish().unwrap();
@@ -388,7 +415,7 @@ fn check_reencrypts(v: &Value, bytes: &[u8], problems: &mut Vec<String>) {
         problems.push(format!("{name}: re-encryption (streaming writer) differs"));
     }
     // The parallel encryption pipeline writes the same bytes.
-    let enc = Encryptor::from_parts(&file_key(v), *header.header_nonce(), payload_salt, &refs);
+    let enc = remake();
     let mut out = Vec::new();
     enc.encrypt(&plaintext[..], &mut out, &PipelineOptions::with_threads(2))
         .unwrap();
@@ -496,6 +523,18 @@ fn required_conditions_are_covered() {
         "key_file_slot_from_other_file",
         "key_file_slot_type_passphrase",
         "kdf_over_limit_opened_by_key_file",
+        "ok_context",
+        "ok_context_utf8",
+        "context_flag_cleared",
+        "context_flag_without_block",
+        "context_empty",
+        "context_keys_unsorted",
+        "context_key_duplicate",
+        "context_count_past_pairs",
+        "context_value_len_past_header",
+        "context_flip_value",
+        "context_value_changed_remac",
+        "context_removed_remac",
     ] {
         assert!(names.contains(&n), "{n}");
     }

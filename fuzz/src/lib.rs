@@ -226,14 +226,17 @@ pub fn header_framing_is_canonical(raw: &[u8]) -> bool {
     let slot_count = usize::from(raw[12]);
     if &raw[..8] != b"\x89coffer\n"
         || raw[8] != 1
-        || raw[9] != 0
+        || raw[9] & !0x02 != 0
         || declared != raw.len()
         || !(1..=16).contains(&slot_count)
         || raw[13..16] != [0, 0, 0]
     {
         return false;
     }
-    let mut slots = &raw[FIXED..raw.len() - MAC];
+    let Some(context_len) = context_block_len(&raw[..raw.len() - MAC]) else {
+        return false;
+    };
+    let mut slots = &raw[FIXED + context_len..raw.len() - MAC];
     for _ in 0..slot_count {
         let [slot_type, reserved, len_hi, len_lo, ..] = *slots else {
             return false;
@@ -255,10 +258,54 @@ pub fn header_framing_is_canonical(raw: &[u8]) -> bool {
     slots.is_empty()
 }
 
+/// The length of the context block of a header without its MAC (0 when the flag 0x02 is
+/// clear), or `None` when the block is not the canonical one (FORMAT.md, "Context").
+fn context_block_len(header: &[u8]) -> Option<usize> {
+    if header[9] & 0x02 == 0 {
+        return Some(0);
+    }
+    let block = &header[48..];
+    let field = |at: usize| -> Option<&[u8]> {
+        let len = usize::from(u16::from_be_bytes([*block.get(at)?, *block.get(at + 1)?]));
+        block.get(at + 2..at + 2 + len)
+    };
+    let count = usize::from(u16::from_be_bytes([*block.first()?, *block.get(1)?]));
+    if !(1..=64).contains(&count) {
+        return None;
+    }
+    let (mut at, mut previous): (usize, Option<&[u8]>) = (2, None);
+    for _ in 0..count {
+        let key = field(at)?;
+        let value = field(at + 2 + key.len())?;
+        at += 4 + key.len() + value.len();
+        let text = |bytes: &[u8]| {
+            std::str::from_utf8(bytes)
+                .ok()
+                .filter(|t| !t.chars().any(char::is_control))
+                .is_some()
+        };
+        let reserved = [&b"coffer:"[..], b"aws:"]
+            .iter()
+            .any(|p| key.len() >= p.len() && key[..p.len()].eq_ignore_ascii_case(p));
+        if !(1..=256).contains(&key.len())
+            || !(1..=1024).contains(&value.len())
+            || key.contains(&b'=')
+            || reserved
+            || !text(key)
+            || !text(value)
+            || previous.is_some_and(|p| p >= key)
+        {
+            return None;
+        }
+        previous = Some(key);
+    }
+    (at <= 2048).then_some(at)
+}
+
 /// The slot types of a canonically framed header, in order.
 pub fn slot_types(raw: &[u8]) -> Vec<u8> {
     let mut types = Vec::new();
-    let mut at = 48;
+    let mut at = 48 + context_block_len(&raw[..raw.len() - 32]).unwrap_or(0);
     for _ in 0..raw[12] {
         types.push(raw[at]);
         at += 4 + usize::from(u16::from_be_bytes([raw[at + 2], raw[at + 3]]));

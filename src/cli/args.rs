@@ -25,7 +25,8 @@ Exit codes:
        passphrase, a malformed key file, KDF parameters below the floor, range
        out of bounds)
   3    no key slot opens with the passphrase or key files given (wrong passphrase
-       or key file)
+       or key file), or the file's context is not the one given with --context
+       (or it has none and --require-context was given)
   4    the file fails authentication (tampered, corrupted, truncated, trailing data)
   5    not a coffer file, unsupported version, malformed header, or KDF parameters
        over the safety limits (see --max-kdf-memory)
@@ -239,6 +240,8 @@ pub struct EncryptArgs {
     pub batch: BatchArgs,
     #[command(flatten)]
     pub kdf: KdfArgs,
+    #[command(flatten)]
+    pub context: ContextArgs,
 }
 
 #[derive(Debug, Args)]
@@ -255,6 +258,8 @@ pub struct DecryptArgs {
     #[arg(long, value_name = "START:LEN", value_parser = parse_range,
           conflicts_with_all = ["recursive", "output_dir", "delete_source"])]
     pub range: Option<RangeSpec>,
+    #[command(flatten)]
+    pub context: ExpectContextArgs,
 }
 
 #[derive(Debug, Args)]
@@ -264,6 +269,8 @@ pub struct VerifyArgs {
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub batch: BatchArgs,
+    #[command(flatten)]
+    pub context: ExpectContextArgs,
 }
 
 #[derive(Debug, Args)]
@@ -290,7 +297,8 @@ Exit codes:
   0    success
   1    I/O or other error
   2    usage error (bad flags, malformed key file, removing the last slot)
-  3    no key slot opens with the credentials given
+  3    no key slot opens with the credentials given, or the file's context is not
+       the one given with --context (or it has none and --require-context was given)
   4    the file fails authentication (it is left as it is)
   5    not a coffer file, unsupported version, malformed header, KDF over the limits
   7-11 AWS KMS: access denied, key unusable, throttled, no credentials, unreachable
@@ -362,6 +370,8 @@ pub struct RekeyArgs {
     pub new_passphrase: NewPassphraseArgs,
     #[command(flatten)]
     pub kdf: KdfArgs,
+    #[command(flatten)]
+    pub context: ExpectContextArgs,
 }
 
 #[derive(Debug, Args)]
@@ -373,6 +383,33 @@ pub struct KeygenArgs {
     /// stdout.
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+}
+
+/// The encryption context a new file is bound to (FORMAT.md, "Context").
+#[derive(Debug, Args)]
+pub struct ContextArgs {
+    /// Bind every file to the pair KEY=VALUE (repeatable): stored in the header, not
+    /// secret, shown by `inspect`. Decrypt with the same --context pairs to catch a file
+    /// swapped for another. Keys have no "=" and do not start with "coffer:" or "aws:".
+    #[arg(long = "context", value_name = "KEY=VALUE", value_parser = parse_context_pair)]
+    pub pairs: Vec<(String, String)>,
+}
+
+/// The encryption context a file must have to be opened (FORMAT.md, "Context").
+#[derive(Debug, Args)]
+pub struct ExpectContextArgs {
+    /// Open a file only if its context is exactly these KEY=VALUE pairs (repeatable; all
+    /// of them, no more, no fewer), else exit 3 before any plaintext is written. Without
+    /// it, a file opens whatever its context.
+    #[arg(long = "context", value_name = "KEY=VALUE", value_parser = parse_context_pair)]
+    pub pairs: Vec<(String, String)>,
+    /// Refuse a file that has no context (exit 3).
+    #[arg(long)]
+    pub require_context: bool,
+}
+
+fn parse_context_pair(text: &str) -> Result<(String, String), String> {
+    coffer::Context::parse_pair(text).map_err(|e| e.to_string())
 }
 
 /// A plaintext range: `len` is `None` for "to the end".

@@ -14,6 +14,9 @@ pub enum Kind {
     Usage,
     /// No slot opens with the passphrase or key files given: exit 3.
     WrongKey,
+    /// The file's context is not the one given with --context, or it has none and
+    /// --require-context was given: exit 3, its own JSON class.
+    ContextMismatch,
     /// The file fails authentication: exit 4.
     Authentication,
     /// Not a coffer file, unsupported, malformed, over the limits: exit 5.
@@ -44,7 +47,7 @@ impl Kind {
         match self {
             Kind::Io => 1,
             Kind::Usage => 2,
-            Kind::WrongKey => 3,
+            Kind::WrongKey | Kind::ContextMismatch => 3,
             Kind::Authentication => 4,
             Kind::Format => 5,
             Kind::KmsAccessDenied => 7,
@@ -63,6 +66,7 @@ impl Kind {
             Kind::Io => "io",
             Kind::Usage => "usage",
             Kind::WrongKey => "wrong_key",
+            Kind::ContextMismatch => "context_mismatch",
             Kind::Authentication => "authentication",
             Kind::Format => "format",
             Kind::KmsAccessDenied => "kms_access_denied",
@@ -78,6 +82,7 @@ impl Kind {
     fn from_lib(kind: coffer::ErrorKind) -> Kind {
         match kind {
             coffer::ErrorKind::WrongKey => Kind::WrongKey,
+            coffer::ErrorKind::ContextMismatch => Kind::ContextMismatch,
             coffer::ErrorKind::Authentication => Kind::Authentication,
             coffer::ErrorKind::Format => Kind::Format,
             coffer::ErrorKind::Usage => Kind::Usage,
@@ -147,6 +152,10 @@ impl CliError {
             } => Some(format!(
                 "the file also has {n} slot(s) of a type this version of coffer cannot open"
             )),
+            coffer::Error::ContextMismatch(_) | coffer::Error::ContextRequired => Some(
+                "it may be another file swapped in; `coffer inspect` shows a file's context"
+                    .to_string(),
+            ),
             coffer::Error::KdfWorkOverBudget { .. } => {
                 Some("if you trust this file, raise the budget with --max-kdf-work N".to_string())
             }
@@ -259,6 +268,12 @@ mod tests {
             }),
             3
         );
+        assert_eq!(code(coffer::Error::ContextRequired), 3);
+        assert_eq!(
+            CliError::lib(coffer::Error::ContextRequired).kind.name(),
+            "context_mismatch"
+        );
+        assert_eq!(code(coffer::Error::InvalidContext("x")), 2);
         assert_eq!(code(coffer::Error::ChunkAuthentication { index: 3 }), 4);
         assert_eq!(code(coffer::Error::TrailingData { bytes: 1 }), 4);
         assert_eq!(code(coffer::Error::NotCoffer), 5);

@@ -6,7 +6,9 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
-use coffer::{Decryptor, Slot, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, FORMAT_VERSION as VERSION};
+use coffer::{
+    Context, Decryptor, Slot, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, FORMAT_VERSION as VERSION,
+};
 use serde_json::{json, Map, Value};
 
 use super::args::{InspectArgs, RangeSpec};
@@ -59,6 +61,8 @@ struct Report {
 /// The facts of one file's layout.
 struct Layout {
     header_len: usize,
+    /// The pairs the header binds the file to (not yet authenticated, like all of it).
+    context: Context,
     slots: Vec<Slot>,
     file_len: u64,
     /// Where chunk 0 starts: header length + the 56-byte payload prefix.
@@ -81,6 +85,7 @@ fn layout(path: &Path) -> Result<Layout, CliError> {
         chunks_offset: decryptor.chunks_offset(),
         plaintext: decryptor.plaintext_len(file_len),
         header_len: decryptor.header().len(),
+        context: decryptor.context().clone(),
         slots: decryptor.slots().to_vec(),
     })
 }
@@ -101,6 +106,7 @@ fn describe(path: &Path, layout: &Layout) -> Report {
         path.display(),
         layout.header_len
     );
+    text += &context_lines(&layout.context);
     for (i, slot) in layout.slots.iter().enumerate() {
         match slot {
             Slot::Passphrase(slot) => {
@@ -168,6 +174,7 @@ fn describe(path: &Path, layout: &Layout) -> Report {
     let rest = json!({
         "version": VERSION,
         "header_len": layout.header_len,
+        "context": layout.context.pairs().map(|(k, v)| (k.to_owned(), Value::from(v))).collect::<Map<_, _>>(),
         "slots": slots_json,
         "chunk_size": CHUNK_SIZE,
         "ciphertext_len": layout.file_len,
@@ -181,6 +188,20 @@ fn describe(path: &Path, layout: &Layout) -> Report {
         json: Value::Object(map),
         text,
     }
+}
+
+/// `  context:  KEY=VALUE`, one pair a line, or `none`. The format forbids control
+/// characters in pairs, so they print as they are.
+fn context_lines(context: &Context) -> String {
+    if context.is_empty() {
+        return "  context:         none\n".to_string();
+    }
+    let mut text = String::new();
+    for (i, (key, value)) in context.pairs().enumerate() {
+        let label = if i == 0 { "context:" } else { "" };
+        text += &format!("  {label:<17}{key}={value}\n");
+    }
+    text
 }
 
 fn ranges(path: &Path, layout: &Layout, range: RangeSpec) -> Result<Report, CliError> {

@@ -289,6 +289,10 @@ fn examples_for(sub: Option<&str>) -> &'static [(&'static str, &'static str)] {
                     "  > dir.tar.coffer",
                 ),
             ),
+            (
+                "Bind the file to where it belongs (restore with the same --context pairs):",
+                "coffer encrypt --key-file backup.key --context host=db1 --context set=daily db.tar",
+            ),
         ],
         Some("decrypt") => &[
             (
@@ -305,6 +309,10 @@ fn examples_for(sub: Option<&str>) -> &'static [(&'static str, &'static str)] {
             (
                 "Only bytes 1000 to 1999 of the plaintext:",
                 "coffer decrypt --range 1000:1000 -o part.bin big.coffer",
+            ),
+            (
+                "Refuse a file swapped in storage: its context must be exactly these pairs:",
+                "coffer decrypt --key-file backup.key --context host=db1 --context set=daily db.tar.coffer",
             ),
         ],
         Some("verify") => &[(

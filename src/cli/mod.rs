@@ -4,6 +4,7 @@
 //! reports and progress. Exit codes are decided in [`error::Kind::exit_code`] only.
 
 mod args;
+mod context;
 mod credentials;
 mod error;
 mod harden;

@@ -21,6 +21,7 @@ use coffer::{
 };
 
 use super::args::RekeyArgs;
+use super::context::ContextCheck;
 use super::credentials::{read_key_file, Identities};
 use super::error::{CliError, Kind};
 use super::output::{cancel_flag, install_signal_handler, TempOutput};
@@ -40,6 +41,9 @@ struct Changes {
     /// `--add-kms-key`: one KMS Encrypt per key and file.
     new_kms: Vec<coffer::KmsRecipient>,
     rotate: bool,
+    /// `--context`/`--require-context`: checked before a file is opened. A rekey keeps
+    /// the file's context (the payload is bound to it); it never changes it.
+    context: ContextCheck,
 }
 
 impl Changes {
@@ -149,6 +153,7 @@ pub fn rekey(args: &RekeyArgs) -> i32 {
 /// Reads every credential before touching any file: key files first, then the current
 /// passphrase, then the new one (so a typo in a key file never costs a prompt).
 fn prepare(args: &RekeyArgs, limits: Limits) -> Result<(Identities, Changes), CliError> {
+    let context = ContextCheck::from_args(&args.context)?;
     let remove_key_files = args
         .remove_key_file
         .iter()
@@ -189,6 +194,7 @@ fn prepare(args: &RekeyArgs, limits: Limits) -> Result<(Identities, Changes), Cl
             new_passphrase,
             new_kms,
             rotate: args.rotate,
+            context,
         },
     ))
 }
@@ -206,6 +212,7 @@ fn rekey_file(
         return Err(CliError::usage("rekey needs a regular file"));
     }
     let decryptor = Decryptor::new(file)?;
+    changes.context.check(decryptor.context())?;
     let file_key = decryptor.unlock(&identities.list())?;
     let slot_count = decryptor.slots().len();
 
@@ -257,7 +264,9 @@ fn rekey_file(
         let mut recipients: Vec<&dyn Recipient> =
             carried.iter().map(|r| r.as_recipient()).collect();
         recipients.extend(added);
-        let encryptor = Encryptor::new(&recipients)?;
+        // The new file keeps the context: rekey changes who opens a file, not where it
+        // belongs.
+        let encryptor = Encryptor::with_context(&recipients, decryptor.context().clone())?;
         let reader = decryptor.into_reader(&file_key)?;
         let mut options = PipelineOptions::with_threads(threads);
         options.cancel = Some(cancel_flag());

@@ -13,6 +13,7 @@ use coffer::{Decryptor, Encryptor, KdfParams, Limits, PipelineOptions};
 use zeroize::Zeroizing;
 
 use super::args::{BatchArgs, DecryptArgs, EncryptArgs, RangeSpec, VerifyArgs, WriteArgs};
+use super::context::ContextFlags;
 use super::credentials::{Identities, Recipients};
 use super::error::{CliError, Kind};
 use super::hooks::{self, point};
@@ -42,12 +43,17 @@ pub fn encrypt(args: &EncryptArgs) -> i32 {
     if let Err(err) = check_kdf_flags(params, &limits) {
         return fail(&err);
     }
+    let context = match ContextFlags::to_store(&args.context) {
+        Ok(context) => context,
+        Err(err) => return fail(&err),
+    };
     run_batch(
         Mode::Encrypt,
         &args.files,
         Some(&args.write),
         &args.batch,
         Some(params),
+        context,
     )
 }
 
@@ -83,20 +89,28 @@ pub fn check_kdf_flags(params: KdfParams, limits: &Limits) -> Result<(), CliErro
 }
 
 pub fn decrypt(args: &DecryptArgs) -> i32 {
+    let context = match ContextFlags::to_check(&args.context) {
+        Ok(context) => context,
+        Err(err) => return fail(&err),
+    };
     match args.range {
-        Some(range) => decrypt_range(args, range),
+        Some(range) => decrypt_range(args, range, &context),
         None => run_batch(
             Mode::Decrypt,
             &args.files,
             Some(&args.write),
             &args.batch,
             None,
+            context,
         ),
     }
 }
 
 pub fn verify(args: &VerifyArgs) -> i32 {
-    run_batch(Mode::Verify, &args.files, None, &args.batch, None)
+    match ContextFlags::to_check(&args.context) {
+        Ok(context) => run_batch(Mode::Verify, &args.files, None, &args.batch, None, context),
+        Err(err) => fail(&err),
+    }
 }
 
 /// Prints a run-level error and returns its exit code.
@@ -115,6 +129,8 @@ struct Ctx<'a> {
     recipients: Option<Recipients>,
     /// Decrypt and verify, and encrypt with --delete-source (to read outputs back).
     identities: Option<Identities>,
+    /// The context stored in (encrypt) or asked of (decrypt, verify) every file.
+    context: ContextFlags,
     cancel: Arc<AtomicBool>,
     reporter: &'a Reporter,
     /// Sources waiting for their outputs to be synced (`--delete-source`).
@@ -127,6 +143,7 @@ fn run_batch(
     write: Option<&WriteArgs>,
     batch: &BatchArgs,
     params: Option<KdfParams>,
+    context: ContextFlags,
 ) -> i32 {
     let started = Instant::now();
     install_signal_handler();
@@ -221,6 +238,7 @@ fn run_batch(
         mkdir: opts.output_dir.is_some(),
         recipients,
         identities,
+        context,
         cancel: cancel_flag(),
         reporter: &reporter,
         removals: Removals::default(),
@@ -465,7 +483,7 @@ fn encrypt_file(
         .as_ref()
         .expect("encrypt runs hold recipients");
     let mut output = Output::open(&job.target, ctx.mkdir)?;
-    let encryptor = Encryptor::new(&recipients.list())?;
+    let encryptor = Encryptor::with_context(&recipients.list(), ctx.context.store.clone())?;
     let bytes = if is_small(size) {
         let mut writer = encryptor
             .writer(output.writer())
@@ -503,6 +521,7 @@ fn decrypt_file(
         .as_ref()
         .expect("decrypt runs hold identities");
     let decryptor = Decryptor::new(input)?;
+    ctx.context.check.check(decryptor.context())?;
     let file_key = decryptor.unlock(&identities.list())?;
     let mut output = Output::open(&job.target, ctx.mkdir)?;
     let bytes = if is_small(size) {
@@ -711,7 +730,7 @@ fn copy<R: Read + ?Sized, W: Write + ?Sized>(
 
 /// `decrypt --range`: random access through the seekable reader, reading only the
 /// header, the covering chunks and the final chunk.
-fn decrypt_range(args: &DecryptArgs, range: RangeSpec) -> i32 {
+fn decrypt_range(args: &DecryptArgs, range: RangeSpec, context: &ContextFlags) -> i32 {
     let started = Instant::now();
     install_signal_handler();
     let [path] = &args.files[..] else {
@@ -761,6 +780,7 @@ fn decrypt_range(args: &DecryptArgs, range: RangeSpec) -> i32 {
             },
         )?;
         let decryptor = Decryptor::new(file)?;
+        context.check.check(decryptor.context())?;
         let file_key = decryptor.unlock(&identities.list())?;
         let mut reader = decryptor.into_seekable(&file_key)?;
         let (start, len) = range.resolve(reader.plaintext_len())?;
