@@ -178,6 +178,15 @@ mod emulator {
         common::run(&mut cmd)
     }
 
+    /// An emulator with one key, and a directory holding the file `a`.
+    fn one_key_and_file(plain: &[u8]) -> (Moto, String, Fx) {
+        let moto = Moto::start();
+        let arn = moto.create_key();
+        let fx = Fx::new();
+        fx.write("a", plain);
+        (moto, arn, fx)
+    }
+
     /// Where the first slot's body starts, and its length (FORMAT.md: 48 fixed bytes,
     /// then type, reserved, u16 body length).
     fn first_slot_body(ct: &[u8]) -> (usize, usize) {
@@ -303,10 +312,7 @@ mod emulator {
 
     #[test]
     fn a_modified_blob_fails_authentication() {
-        let moto = Moto::start();
-        let arn = moto.create_key();
-        let fx = Fx::new();
-        fx.write("a", b"secret");
+        let (moto, arn, fx) = one_key_and_file(b"secret");
         moto.run(&fx, &["encrypt", "--kms-key", &arn, "a"])
             .expect(0);
         let ct = fx.read("a.coffer");
@@ -327,10 +333,7 @@ mod emulator {
 
     #[test]
     fn a_slot_moved_into_another_file_does_not_open_there() {
-        let moto = Moto::start();
-        let arn = moto.create_key();
-        let fx = Fx::new();
-        fx.write("a", b"file a");
+        let (moto, arn, fx) = one_key_and_file(b"file a");
         fx.write("b", b"file b");
         moto.run(&fx, &["encrypt", "--kms-key", &arn, "a", "b"])
             .expect(0);
@@ -353,6 +356,56 @@ mod emulator {
             "{}",
             run.stderr
         );
+        assert!(!fx.p("out").exists());
+    }
+
+    #[test]
+    fn the_context_reaches_kms_and_a_wrong_one_is_refused() {
+        let (moto, arn, fx) = one_key_and_file(b"web1's data");
+        let enc = ["encrypt", "--context", "host=web1", "--kms-key", &arn, "a"];
+        moto.run(&fx, &enc).expect(0);
+        moto.run(
+            &fx,
+            &[
+                "verify",
+                "--context",
+                "host=web1",
+                "--kms-key",
+                &arn,
+                "a.coffer",
+            ],
+        )
+        .expect(0);
+        // The reader asks for another host's file: refused (exit 3), nothing written.
+        let run = moto.run(
+            &fx,
+            &[
+                "decrypt",
+                "-o",
+                "out",
+                "--context",
+                "host=web2",
+                "--kms-key",
+                &arn,
+                "a.coffer",
+            ],
+        );
+        run.expect(3);
+        assert!(!fx.p("out").exists());
+        // The context in the header changed to web2 (the block's last value byte, at
+        // 48 + 2 + 2 + 4 + 2 + 3): KMS itself refuses, since the pairs are in its
+        // encryption context; without that the header MAC would fail instead (another
+        // message).
+        let mut ct = fx.read("a.coffer");
+        assert_eq!(&ct[58..62], b"web1");
+        ct[61] = b'2';
+        fx.write("a.coffer", &ct);
+        let run = moto.run(
+            &fx,
+            &["decrypt", "-o", "out", "--kms-key", &arn, "a.coffer"],
+        );
+        run.expect(4);
+        assert!(run.stderr.contains("the context differs"), "{}", run.stderr);
         assert!(!fx.p("out").exists());
     }
 
@@ -432,10 +485,7 @@ mod emulator {
 
     #[test]
     fn no_credentials_is_its_own_error_and_leaves_nothing() {
-        let moto = Moto::start();
-        let arn = moto.create_key();
-        let fx = Fx::new();
-        fx.write("a", b"data");
+        let (moto, arn, fx) = one_key_and_file(b"data");
         let run = run_with(
             &fx,
             &["encrypt", "--kms-key", &arn, "a"],
@@ -537,10 +587,7 @@ mod emulator {
     fn delete_source_with_kms_keeps_a_copy_that_decrypts() {
         // The read-back before removing the source uses the keys this run sealed (no
         // Decrypt call; the unit tests of src/slots/kms.rs count the calls).
-        let moto = Moto::start();
-        let arn = moto.create_key();
-        let fx = Fx::new();
-        fx.write("a", b"move me");
+        let (moto, arn, fx) = one_key_and_file(b"move me");
         moto.run(&fx, &["encrypt", "--delete-source", "--kms-key", &arn, "a"])
             .expect(0);
         assert!(!fx.p("a").exists());
