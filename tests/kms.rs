@@ -12,10 +12,13 @@ mod common;
 fn kms_flags_in_a_build_without_kms_say_how_to_get_it() {
     let fx = common::Fx::new();
     fx.write("a", b"data");
+    // Credentials are read before any input is: the content does not matter.
+    fx.write("b.coffer", b"not read");
     for args in [
         vec!["encrypt", "--kms-key", "alias/backup", "a"],
-        vec!["decrypt", "--kms-discovery", "a.coffer"],
-        vec!["verify", "--kms-key", "alias/backup", "a.coffer"],
+        vec!["decrypt", "--kms-discovery", "b.coffer"],
+        vec!["verify", "--kms-key", "alias/backup", "b.coffer"],
+        vec!["rekey", "--key-file", "k", "--add-kms-key", "alias/backup", "b.coffer"],
     ] {
         let run = fx.run(&args);
         run.expect(2);
@@ -25,7 +28,7 @@ fn kms_flags_in_a_build_without_kms_say_how_to_get_it() {
             "{}",
             run.stderr
         );
-        assert!(!fx.p("a.coffer").exists());
+        assert!(!fx.p("a.coffer").exists() && !fx.p("b").exists());
     }
 }
 

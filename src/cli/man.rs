@@ -409,7 +409,10 @@ mod tests {
     fn exit_codes_parse_into_one_item_per_code() {
         let (codes, note) = exit_codes();
         let numbers: Vec<&str> = codes.iter().map(|(c, _)| c.as_str()).collect();
-        assert_eq!(numbers, ["0", "1", "2", "3", "4", "5", "130", "141"]);
+        assert_eq!(
+            numbers,
+            ["0", "1", "2", "3", "4", "5", "7", "8", "9", "10", "11", "130", "141"]
+        );
         assert!(codes[2].1.contains("no passphrase source"));
         assert!(
             codes[5].1.ends_with("(see --max-kdf-memory)"),
