@@ -18,7 +18,14 @@ fn kms_flags_in_a_build_without_kms_say_how_to_get_it() {
         vec!["encrypt", "--kms-key", "alias/backup", "a"],
         vec!["decrypt", "--kms-discovery", "b.coffer"],
         vec!["verify", "--kms-key", "alias/backup", "b.coffer"],
-        vec!["rekey", "--key-file", "k", "--add-kms-key", "alias/backup", "b.coffer"],
+        vec![
+            "rekey",
+            "--key-file",
+            "k",
+            "--add-kms-key",
+            "alias/backup",
+            "b.coffer",
+        ],
     ] {
         let run = fx.run(&args);
         run.expect(2);
@@ -584,6 +591,26 @@ mod emulator {
         moto.run(&fx, &["decrypt", "-f", "--kms-key", &new, "a.coffer"])
             .expect(0);
         assert_eq!(fx.read("a"), b"rotate me");
+        // --rotate makes the KMS slot again (a new file key, a new Encrypt) and the
+        // payload changes; the passphrase slot goes, since no passphrase is given here.
+        let before = fx.read("a.coffer");
+        let rotate = [
+            "rekey",
+            "--kms-key",
+            &new,
+            "--rotate",
+            "--remove-slot",
+            "0",
+            "a.coffer",
+        ];
+        moto.run(&fx, &rotate).expect(0);
+        let after = fx.read("a.coffer");
+        assert_ne!(before[before.len() - 100..], after[after.len() - 100..]);
+        moto.run(&fx, &["decrypt", "-f", "--kms-key", &new, "a.coffer"])
+            .expect(0);
+        assert_eq!(fx.read("a"), b"rotate me");
+        fx.run(["verify", "--passphrase-file", "pw", "a.coffer"])
+            .expect(3);
     }
 
     #[test]

@@ -301,6 +301,8 @@ fn rekey_file(
 enum Carried {
     Passphrase(Arc<PassphraseKey>),
     KeyFile(Arc<SymmetricKey>),
+    /// A KMS slot the allowed KMS key opened: made again under the slot's key ARN.
+    Kms(coffer::KmsRecipient),
 }
 
 impl Carried {
@@ -308,6 +310,7 @@ impl Carried {
         match self {
             Carried::Passphrase(key) => &**key,
             Carried::KeyFile(key) => &**key,
+            Carried::Kms(key) => key,
         }
     }
 }
@@ -338,6 +341,12 @@ fn carry_over(
                         .is_ok_and(|opened| opened.contains(&index))
                 })
                 .map(|key| Carried::KeyFile(Arc::clone(key))),
+            Slot::Kms(body) => match &identities.kms {
+                Some(kms) if decryptor.slots_opened_by(kms)?.contains(&index) => Some(
+                    Carried::Kms(coffer::KmsRecipient::new(kms.client(), body.key_arn())),
+                ),
+                _ => None,
+            },
             _ => None,
         };
         carried.push(found.ok_or_else(|| {
@@ -346,7 +355,7 @@ fn carry_over(
                 slot.type_name()
             ))
             .hint(format!(
-                "give the passphrase or key file that opens it, or drop it with --remove-slot {index}"
+                "give the passphrase, key file or --kms-key that opens it, or drop it with --remove-slot {index}"
             ))
         })?);
     }

@@ -483,6 +483,11 @@ impl KmsIdentity {
         Self::with_policy(client, KeyPolicy::Discovery { accounts })
     }
 
+    /// The client this identity calls (to make an opened slot again, `rekey --rotate`).
+    pub fn client(&self) -> Arc<dyn KmsClient> {
+        Arc::clone(&self.client)
+    }
+
     /// An identity that asks KMS nothing: it opens only the slots that recipients
     /// remembering in it ([`KmsRecipient::remember_in`]) sealed.
     pub fn remembered_only(client: Arc<dyn KmsClient>) -> Self {
