@@ -3,7 +3,7 @@
 //! encryption context.
 //!
 //! This module holds no AWS code: it talks to KMS through the [`KmsClient`] trait, which
-//! the `kms` feature implements with the AWS SDK ([`crate::AwsKmsClient`]) and tests
+//! the `kms` feature implements with the AWS SDK (`AwsKmsClient`) and tests
 //! implement with doubles.
 
 use std::collections::{BTreeMap, HashMap};
@@ -222,7 +222,7 @@ impl KmsSlot {
     /// A slot from its parts, checking the bounds a reader checks.
     ///
     /// # Errors
-    /// [`Error::InvalidHeader`] as [`KmsSlot::decode`] would give for the encoded body.
+    /// [`Error::InvalidHeader`], as a reader would give for the encoded body.
     pub fn new(key_arn: String, ciphertext_blob: Vec<u8>) -> Result<Self> {
         check_arn(&key_arn)?;
         check_blob(&ciphertext_blob)?;
