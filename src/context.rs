@@ -128,20 +128,22 @@ impl Context {
         if self == expected {
             return Ok(());
         }
-        let keys = |pick: &dyn Fn(&str) -> bool, from: &Context| -> Vec<String> {
-            from.pairs.keys().filter(|key| pick(key)).cloned().collect()
+        let absent_from = |from: &Context, other: &Context| -> Vec<String> {
+            let keys = from.pairs.keys();
+            keys.filter(|key| !other.pairs.contains_key(*key))
+                .cloned()
+                .collect()
         };
+        let different = self
+            .pairs
+            .iter()
+            .filter(|(key, value)| expected.pairs.get(*key).is_some_and(|want| want != *value))
+            .map(|(key, _)| key.clone())
+            .collect();
         Err(Error::ContextMismatch(Box::new(ContextMismatch {
-            missing: keys(&|key| !self.pairs.contains_key(key), expected),
-            unexpected: keys(&|key| !expected.pairs.contains_key(key), self),
-            different: keys(
-                &|key| {
-                    expected
-                        .get(key)
-                        .is_some_and(|value| value != self.pairs[key])
-                },
-                self,
-            ),
+            missing: absent_from(expected, self),
+            unexpected: absent_from(self, expected),
+            different,
         })))
     }
 

@@ -174,6 +174,10 @@ pub enum Error {
     /// Reading or writing failed.
     #[error("{0}")]
     Io(#[from] io::Error),
+
+    /// A call to AWS KMS failed (KMS slots); [`crate::KmsError::class`] says how.
+    #[error("{0}")]
+    Kms(#[from] crate::slots::kms::KmsError),
 }
 
 /// Broad classes of failure, for exit codes and machine-readable reports.
@@ -196,6 +200,9 @@ pub enum ErrorKind {
     Interrupted,
     /// I/O and everything else.
     Io,
+    /// A key service (AWS KMS) refused or could not be reached; the error's own class
+    /// says which ([`crate::KmsError::class`]).
+    KeyService,
 }
 
 impl ErrorKind {
@@ -209,6 +216,7 @@ impl ErrorKind {
             ErrorKind::Usage => "usage",
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::Io => "io",
+            ErrorKind::KeyService => "key_service",
         }
     }
 }
@@ -240,6 +248,10 @@ impl Error {
             | Error::RangeOutOfBounds { .. } => ErrorKind::Usage,
             Error::Interrupted => ErrorKind::Interrupted,
             Error::Io(_) | Error::KdfOutOfMemory { .. } => ErrorKind::Io,
+            Error::Kms(err) => match err.class() {
+                crate::slots::kms::KmsFailure::InvalidCiphertext => ErrorKind::Authentication,
+                _ => ErrorKind::KeyService,
+            },
         }
     }
 

@@ -62,6 +62,12 @@ pub use pipeline::{PipelineOptions, ProgressFn};
 pub use protocol::{Decryptor, Encryptor};
 pub use slots::hybrid::{HybridIdentity, HybridRecipient, HybridSlot};
 pub use slots::keyfile::{KeyFileSlot, SymmetricKey};
+pub use slots::kms::{
+    Decrypted as KmsDecrypted, Encrypted as KmsEncrypted, EncryptionContext, KmsClient, KmsError,
+    KmsFailure, KmsIdentity, KmsRecipient, KmsSlot,
+};
+#[cfg(feature = "kms")]
+pub use slots::kms_aws::AwsKmsClient;
 pub use slots::passphrase::{PassphraseIdentity, PassphraseKey, PassphraseSlot};
 pub use slots::recipient_text::{
     parse_identity_file, parse_recipients_file, AnyIdentity, AnyRecipient,

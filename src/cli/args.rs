@@ -31,6 +31,11 @@ Exit codes:
   4    the file fails authentication (tampered, corrupted, truncated, trailing data)
   5    not a coffer file, unsupported version, malformed header, or KDF parameters
        over the safety limits (see --max-kdf-memory)
+  7    AWS KMS denied access to the key (IAM or key policy)
+  8    the AWS KMS key is disabled, pending deletion or not found
+  9    AWS KMS throttled the requests (still after retries)
+  10   no AWS credentials (or no region) found
+  11   AWS KMS unreachable or timed out
   130  interrupted (SIGINT/SIGTERM); no partial output is left behind
   141  the reader of stdout went away (broken pipe); nothing is printed
 With several files, coffer goes on past a failed file and exits with the highest code.";
@@ -122,6 +127,33 @@ pub struct CredentialArgs {
     /// file's key for every key file given; other commands try each.
     #[arg(long = "key-file", value_name = "PATH")]
     pub key_files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub kms: KmsArgs,
+}
+
+/// AWS KMS keys (builds with `--features kms`; README, "Backups with AWS KMS").
+/// Credentials, region and endpoint come from the standard AWS chain.
+#[derive(Debug, Args)]
+pub struct KmsArgs {
+    /// AWS KMS key: key ID, key ARN, alias/NAME or alias ARN (repeatable). Encrypt wraps
+    /// each file's key with one KMS Encrypt call per key and file; decrypt, verify and
+    /// rekey ask KMS to use only these keys (a header's key is never trusted alone).
+    #[arg(long = "kms-key", value_name = "KEY")]
+    pub kms_keys: Vec<String>,
+    /// Decrypt and verify: let KMS open a slot with whatever key it names (restrict it
+    /// with --kms-account).
+    #[arg(long)]
+    pub kms_discovery: bool,
+    /// With --kms-discovery: only keys of this AWS account ID (repeatable).
+    #[arg(long = "kms-account", value_name = "ID", requires = "kms_discovery")]
+    pub kms_accounts: Vec<String>,
+}
+
+impl KmsArgs {
+    /// True when no KMS flag is given.
+    pub fn is_empty(&self) -> bool {
+        self.kms_keys.is_empty() && !self.kms_discovery
+    }
 }
 
 // ---- public-key recipients and identities (issue 9) ----
@@ -315,6 +347,7 @@ Exit codes:
        the one given with --context (or it has none and --require-context was given)
   4    the file fails authentication (it is left as it is)
   5    not a coffer file, unsupported version, malformed header, KDF over the limits
+  7-11 AWS KMS: access denied, key unusable, throttled, no credentials, unreachable
   130  interrupted; the original file is untouched";
 
 /// Where a new passphrase comes from; without any, coffer prompts twice on the terminal.
@@ -368,6 +401,10 @@ pub struct RekeyArgs {
     /// the file).
     #[arg(long, value_name = "PATH")]
     pub remove_key_file: Vec<PathBuf>,
+    /// Add a slot for this AWS KMS key (repeatable; key ID, key ARN or alias): one KMS
+    /// Encrypt call per key and file.
+    #[arg(long, value_name = "KEY")]
+    pub add_kms_key: Vec<String>,
     /// Remove slot N, numbered as `coffer inspect` shows (repeatable).
     #[arg(long, value_name = "N")]
     pub remove_slot: Vec<usize>,

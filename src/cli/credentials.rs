@@ -11,13 +11,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use coffer::{
-    AnyIdentity, AnyRecipient, Decryptor, FileKey, Identity, KdfParams, Limits, PassphraseIdentity,
-    PassphraseKey, Recipient, SymmetricKey,
+    AnyIdentity, AnyRecipient, Decryptor, FileKey, Identity, KdfParams, KmsIdentity, KmsRecipient,
+    Limits, PassphraseIdentity, PassphraseKey, Recipient, SymmetricKey,
 };
 use zeroize::Zeroizing;
 
 use super::args::{CredentialArgs, IdentityArgs, RecipientArgs};
 use super::error::CliError;
+use super::kms;
 use super::passphrase::{self, Purpose};
 use super::read_back::{Capturing, FileKeys};
 use super::recipients::{self, FileIdentity};
@@ -35,10 +36,10 @@ impl CredentialArgs {
     }
 
     /// Whether the run uses a passphrase: asked for, or the only credential there is
-    /// (`others`: whether any credential besides key files was given, such as a
-    /// recipient or an identity file).
+    /// (`others`: whether any credential besides key files and KMS keys was given, such
+    /// as a recipient or an identity file).
     pub fn wants_passphrase(&self, others: bool) -> bool {
-        self.asks_for_passphrase() || (self.key_files.is_empty() && !others)
+        self.asks_for_passphrase() || (self.key_files.is_empty() && self.kms.is_empty() && !others)
     }
 }
 
@@ -103,6 +104,8 @@ pub struct Recipients {
     /// One of the public recipients, keeping file keys for the read-back (see
     /// [`Recipients::as_identities`]).
     capturing: Option<Capturing>,
+    /// `--kms-key`: one KMS Encrypt call per key and file.
+    pub kms: Vec<KmsRecipient>,
 }
 
 impl Recipients {
@@ -117,6 +120,7 @@ impl Recipients {
     ) -> Result<Self, CliError> {
         let key_files = key_files(args)?;
         let public = recipients::from_args(public)?;
+        let kms = kms::recipients(&args.kms)?;
         let passphrase = if args.wants_passphrase(!public.is_empty()) {
             let pass = passphrase::obtain(&args.passphrase, Purpose::Encrypt)?;
             Some(Arc::new(PassphraseKey::generate(&pass, params, limits)?))
@@ -128,6 +132,7 @@ impl Recipients {
             public,
             passphrase,
             capturing: None,
+            kms,
         })
     }
 
@@ -136,6 +141,7 @@ impl Recipients {
         all.extend(self.key_files.iter().map(|k| &**k as &dyn Recipient));
         all.extend(self.public.iter().map(AnyRecipient::as_recipient));
         all.extend(self.capturing.iter().map(|c| c as &dyn Recipient));
+        all.extend(self.kms.iter().map(|k| k as &dyn Recipient));
         all.extend(self.passphrase.as_deref().map(|k| k as &dyn Recipient));
         all
     }
@@ -152,7 +158,11 @@ impl Recipients {
             identity
         });
         let mut file_keys = None;
-        if passphrase.is_none() && self.key_files.is_empty() && !self.public.is_empty() {
+        if passphrase.is_none()
+            && self.key_files.is_empty()
+            && self.kms.is_empty()
+            && !self.public.is_empty()
+        {
             let keys = Arc::new(FileKeys::default());
             self.capturing = Some(Capturing {
                 recipient: self.public.remove(0),
@@ -160,17 +170,24 @@ impl Recipients {
             });
             file_keys = Some(keys);
         }
+        // KMS slots are read back from the keys this run sealed: no Decrypt call.
+        let kms = self.kms.first().map(|first| {
+            let memory = KmsIdentity::remembered_only(first.client());
+            self.kms.iter().for_each(|r| r.remember_in(&memory));
+            memory
+        });
         Identities {
             key_files: self.key_files.clone(),
             public: Vec::new(),
             passphrase,
             file_keys,
+            kms,
         }
     }
 }
 
 /// What decrypt, verify and rekey try on each file: key files and identities first
-/// (microseconds), then the passphrase (Argon2id).
+/// (microseconds), then KMS (a network call), then the passphrase (Argon2id).
 pub struct Identities {
     pub key_files: Vec<Arc<SymmetricKey>>,
     /// From identity files (`-i`), in the order given.
@@ -178,6 +195,8 @@ pub struct Identities {
     pub passphrase: Option<PassphraseIdentity>,
     /// Encrypt's read-back with public-key recipients alone.
     file_keys: Option<Arc<FileKeys>>,
+    /// `--kms-key` (an allow-list) or `--kms-discovery`.
+    pub kms: Option<KmsIdentity>,
 }
 
 impl Identities {
@@ -209,6 +228,7 @@ impl Identities {
                 }
             }
         }
+        let kms = kms::identity(&args.kms)?;
         let passphrase = if with_passphrase {
             let pass = passphrase::obtain(&args.passphrase, Purpose::Decrypt)?;
             Some(PassphraseIdentity::new(pass, limits))
@@ -220,6 +240,7 @@ impl Identities {
             public,
             passphrase,
             file_keys: None,
+            kms,
         })
     }
 
@@ -251,6 +272,8 @@ impl Identities {
         all.extend(self.key_files.iter().map(|k| &**k as &dyn Identity));
         all.extend(self.public.iter().map(AnyIdentity::as_identity));
         all.extend(self.file_keys.as_deref().map(|k| k as &dyn Identity));
+        // After key files (a break-glass key file opens with KMS down), before Argon2id.
+        all.extend(self.kms.as_ref().map(|k| k as &dyn Identity));
         all.extend(self.passphrase.as_ref().map(|p| p as &dyn Identity));
         all
     }

@@ -21,6 +21,16 @@ pub enum Kind {
     Authentication,
     /// Not a coffer file, unsupported, malformed, over the limits: exit 5.
     Format,
+    /// AWS KMS denied access to the key: exit 7.
+    KmsAccessDenied,
+    /// The KMS key is disabled, pending deletion or not found: exit 8.
+    KmsKeyUnusable,
+    /// KMS throttled the requests, still after retries: exit 9.
+    KmsThrottled,
+    /// No AWS credentials or region: exit 10.
+    KmsNoCredentials,
+    /// KMS unreachable or timed out: exit 11.
+    KmsUnreachable,
     /// SIGINT/SIGTERM: exit 130.
     Interrupted,
     /// The reader of standard output went away (`| head`): exit 141, as a shell reports
@@ -40,6 +50,11 @@ impl Kind {
             Kind::WrongKey | Kind::ContextMismatch => 3,
             Kind::Authentication => 4,
             Kind::Format => 5,
+            Kind::KmsAccessDenied => 7,
+            Kind::KmsKeyUnusable => 8,
+            Kind::KmsThrottled => 9,
+            Kind::KmsNoCredentials => 10,
+            Kind::KmsUnreachable => 11,
             Kind::Interrupted => 130,
             Kind::BrokenPipe => 141,
         }
@@ -54,6 +69,11 @@ impl Kind {
             Kind::ContextMismatch => "context_mismatch",
             Kind::Authentication => "authentication",
             Kind::Format => "format",
+            Kind::KmsAccessDenied => "kms_access_denied",
+            Kind::KmsKeyUnusable => "kms_key_unusable",
+            Kind::KmsThrottled => "kms_throttled",
+            Kind::KmsNoCredentials => "kms_no_credentials",
+            Kind::KmsUnreachable => "kms_unreachable",
             Kind::Interrupted => "interrupted",
             Kind::BrokenPipe => "broken_pipe",
         }
@@ -67,6 +87,19 @@ impl Kind {
             coffer::ErrorKind::Format => Kind::Format,
             coffer::ErrorKind::Usage => Kind::Usage,
             coffer::ErrorKind::Interrupted => Kind::Interrupted,
+            _ => Kind::Io,
+        }
+    }
+
+    /// The kind of a KMS failure: each class has its own exit code.
+    fn from_kms(err: &coffer::KmsError) -> Kind {
+        match err.class() {
+            coffer::KmsFailure::AccessDenied => Kind::KmsAccessDenied,
+            coffer::KmsFailure::KeyUnusable => Kind::KmsKeyUnusable,
+            coffer::KmsFailure::InvalidCiphertext => Kind::Authentication,
+            coffer::KmsFailure::Throttled => Kind::KmsThrottled,
+            coffer::KmsFailure::NoCredentials => Kind::KmsNoCredentials,
+            coffer::KmsFailure::Unreachable => Kind::KmsUnreachable,
             _ => Kind::Io,
         }
     }
@@ -134,9 +167,14 @@ impl CliError {
             coffer::Error::NotCoffer => Some(
                 "it was not written by `coffer encrypt` (or is not encrypted at all)".to_string(),
             ),
+            coffer::Error::Kms(kms) => kms_hint(kms),
             _ => None,
         };
-        let mut out = Self::new(Kind::from_lib(err.kind()), err.to_string());
+        let kind = match &err {
+            coffer::Error::Kms(kms) => Kind::from_kms(kms),
+            other => Kind::from_lib(other.kind()),
+        };
+        let mut out = Self::new(kind, err.to_string());
         out.hints.extend(hint);
         out
     }
@@ -188,6 +226,29 @@ impl From<coffer::Error> for CliError {
     }
 }
 
+/// What to do about a KMS failure, where there is something to do.
+fn kms_hint(err: &coffer::KmsError) -> Option<String> {
+    Some(
+        match err.class() {
+            coffer::KmsFailure::AccessDenied => {
+                "the IAM identity needs kms:Encrypt (encrypt, rekey) or kms:Decrypt (decrypt, \
+                 verify) on the key, and the key policy must allow it"
+            }
+            coffer::KmsFailure::NoCredentials => {
+                "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and AWS_REGION, or \
+                 run with an instance or container role"
+            }
+            coffer::KmsFailure::Unreachable => {
+                "check AWS_REGION, AWS_ENDPOINT_URL and the network; a key file opens the file \
+                 without KMS if it has one"
+            }
+            coffer::KmsFailure::Throttled => "retry later, or ask AWS for a higher KMS quota",
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
 /// The exit code of a run that saw these codes: the highest one.
 pub fn combine(a: i32, b: i32) -> i32 {
     a.max(b)
@@ -226,6 +287,20 @@ mod tests {
             2
         );
         assert_eq!(code(coffer::Error::Interrupted), 130);
+        let kms = |e: coffer::KmsError| code(coffer::Error::Kms(e));
+        let key = || "alias/backup".to_string();
+        assert_eq!(kms(coffer::KmsError::AccessDenied { key: key() }), 7);
+        assert_eq!(kms(coffer::KmsError::KeyDisabled { key: key() }), 8);
+        assert_eq!(kms(coffer::KmsError::KeyNotFound { key: key() }), 8);
+        assert_eq!(kms(coffer::KmsError::Throttled), 9);
+        assert_eq!(kms(coffer::KmsError::NoCredentials), 10);
+        assert_eq!(kms(coffer::KmsError::NoRegion), 10);
+        assert_eq!(
+            kms(coffer::KmsError::Unreachable { detail: "x".into() }),
+            11
+        );
+        assert_eq!(kms(coffer::KmsError::InvalidCiphertext { key: key() }), 4);
+        assert_eq!(kms(coffer::KmsError::WrongKey { key: key() }), 4);
         assert_eq!(code(coffer::Error::Io(io::Error::other("x"))), 1);
     }
 

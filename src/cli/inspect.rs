@@ -131,6 +131,16 @@ fn describe(path: &Path, layout: &Layout) -> Report {
                     p.passes, p.lanes
                 );
             }
+            Slot::Kms(slot) => {
+                // The ARN is not authenticated without the file key: shown, not vouched for.
+                slots_json.push(json!({
+                    "index": i,
+                    "type": "aws-kms",
+                    "key_arn": slot.key_arn(),
+                    "blob_len": slot.ciphertext_blob().len(),
+                }));
+                text += &format!("  slot {i}:          aws-kms ({})\n", slot.key_arn());
+            }
             Slot::Unknown {
                 slot_type,
                 body_len,

@@ -315,6 +315,10 @@ fn examples_for(sub: Option<&str>) -> &'static [(&'static str, &'static str)] {
                     "  > dir.tar.coffer",
                 ),
             ),
+            (
+                "Bind the file to where it belongs (restore with the same --context pairs):",
+                "coffer encrypt --key-file backup.key --context host=db1 --context set=daily db.tar",
+            ),
         ],
         Some("decrypt") => &[
             (
@@ -335,6 +339,10 @@ fn examples_for(sub: Option<&str>) -> &'static [(&'static str, &'static str)] {
             (
                 "Only bytes 1000 to 1999 of the plaintext:",
                 "coffer decrypt --range 1000:1000 -o part.bin big.coffer",
+            ),
+            (
+                "Refuse a file swapped in storage: its context must be exactly these pairs:",
+                "coffer decrypt --key-file backup.key --context host=db1 --context set=daily db.tar.coffer",
             ),
         ],
         Some("verify") => &[(
@@ -450,7 +458,10 @@ mod tests {
     fn exit_codes_parse_into_one_item_per_code() {
         let (codes, note) = exit_codes();
         let numbers: Vec<&str> = codes.iter().map(|(c, _)| c.as_str()).collect();
-        assert_eq!(numbers, ["0", "1", "2", "3", "4", "5", "130", "141"]);
+        assert_eq!(
+            numbers,
+            ["0", "1", "2", "3", "4", "5", "7", "8", "9", "10", "11", "130", "141"]
+        );
         assert!(codes[2].1.contains("no passphrase source"));
         assert!(
             codes[5].1.ends_with("(see --max-kdf-memory)"),

@@ -12,6 +12,7 @@ mod hooks;
 mod inspect;
 mod interrupt;
 mod keygen;
+mod kms;
 mod man;
 mod output;
 mod passphrase;

@@ -43,6 +43,8 @@ struct Changes {
     new_key_files: Vec<SymmetricKey>,
     new_public: Vec<AnyRecipient>,
     new_passphrase: Option<PassphraseKey>,
+    /// `--add-kms-key`: one KMS Encrypt per key and file.
+    new_kms: Vec<coffer::KmsRecipient>,
     rotate: bool,
     /// `--context`/`--require-context`: checked before a file is opened. A rekey keeps
     /// the file's context (the payload is bound to it); it never changes it.
@@ -55,6 +57,7 @@ impl Changes {
         let mut all: Vec<&dyn Recipient> = Vec::new();
         all.extend(self.new_key_files.iter().map(|k| k as &dyn Recipient));
         all.extend(self.new_public.iter().map(AnyRecipient::as_recipient));
+        all.extend(self.new_kms.iter().map(|k| k as &dyn Recipient));
         all.extend(self.new_passphrase.iter().map(|k| k as &dyn Recipient));
         all
     }
@@ -73,6 +76,7 @@ pub fn rekey(args: &RekeyArgs) -> i32 {
         || args.remove_passphrase
         || args.rotate
         || !args.add_key_file.is_empty()
+        || !args.add_kms_key.is_empty()
         || !args.remove_key_file.is_empty()
         || !args.remove_slot.is_empty()
         || !args.add_recipient.is_empty()
@@ -81,8 +85,8 @@ pub fn rekey(args: &RekeyArgs) -> i32 {
     if !changes_anything {
         return fail(&CliError::usage("nothing to change").hint(
             "give --add-passphrase, --change-passphrase, --remove-passphrase, --add-key-file, \
-             --remove-key-file, --add-recipient, --add-recipients-file, --remove-recipient, \
-             --remove-slot or --rotate",
+             --add-kms-key, --remove-key-file, --add-recipient, --add-recipients-file, \
+             --remove-recipient, --remove-slot or --rotate",
         ));
     }
     let new_source = &args.new_passphrase;
@@ -182,6 +186,7 @@ fn prepare(args: &RekeyArgs, limits: Limits) -> Result<(Identities, Changes), Cl
     // given; --remove-key-file counts as a key file, since it opens the file too.
     let others = !remove_key_files.is_empty() || !args.identities.identity_files.is_empty();
     let with_passphrase = needs_passphrase || credentials.wants_passphrase(others);
+    let new_kms = super::kms::recipients_for(&args.add_kms_key)?;
     let mut identities = Identities::read(credentials, &args.identities, with_passphrase, limits)?;
     let remove_recipients = args
         .remove_recipient
@@ -208,6 +213,7 @@ fn prepare(args: &RekeyArgs, limits: Limits) -> Result<(Identities, Changes), Cl
             new_key_files,
             new_public,
             new_passphrase,
+            new_kms,
             rotate: args.rotate,
             context,
             allow_classic_mix: args.allow_classic_mix,
@@ -372,6 +378,8 @@ enum Carried {
     Passphrase(Arc<PassphraseKey>),
     KeyFile(Arc<SymmetricKey>),
     Public(AnyRecipient),
+    /// A KMS slot the allowed KMS key opened: made again under the slot's key ARN.
+    Kms(coffer::KmsRecipient),
 }
 
 impl Carried {
@@ -380,6 +388,7 @@ impl Carried {
             Carried::Passphrase(key) => &**key,
             Carried::KeyFile(key) => &**key,
             Carried::Public(recipient) => recipient.as_recipient(),
+            Carried::Kms(key) => key,
         }
     }
 }
@@ -421,6 +430,12 @@ fn carry_over(
                         .is_ok_and(|opened| opened.contains(&index))
                 })
                 .map(|identity| Carried::Public(identity.recipient())),
+            Slot::Kms(body) => match &identities.kms {
+                Some(kms) if decryptor.slots_opened_by(kms)?.contains(&index) => Some(
+                    Carried::Kms(coffer::KmsRecipient::new(kms.client(), body.key_arn())),
+                ),
+                _ => None,
+            },
             _ => None,
         };
         carried.push(found.ok_or_else(|| {
@@ -429,7 +444,7 @@ fn carry_over(
                 slot.type_name()
             ))
             .hint(format!(
-                "give the passphrase, key file or identity (-i) that opens it, or drop it with --remove-slot {index}"
+                "give the passphrase, key file, identity (-i) or --kms-key that opens it, or drop it with --remove-slot {index}"
             ))
         })?);
     }

@@ -7,6 +7,9 @@
 
 pub mod hybrid;
 pub mod keyfile;
+pub mod kms;
+#[cfg(feature = "kms")]
+pub mod kms_aws;
 pub mod passphrase;
 pub mod recipient_text;
 pub mod x25519;
@@ -85,6 +88,8 @@ pub enum Slot {
     X25519(x25519::X25519Slot),
     /// The file key wrapped for an X-Wing (ML-KEM-768 + X25519) public key (type `0x11`).
     Hybrid(hybrid::HybridSlot),
+    /// The file key encrypted by AWS KMS (type `0x20`).
+    Kms(kms::KmsSlot),
     /// A type this version does not know; the MAC still covers it, it never opens.
     Unknown {
         /// The type byte.
@@ -107,6 +112,7 @@ impl Slot {
             keyfile::SLOT_TYPE => Slot::KeyFile(keyfile::KeyFileSlot::decode(&raw.body)?),
             x25519::SLOT_TYPE => Slot::X25519(x25519::X25519Slot::decode(&raw.body)?),
             hybrid::SLOT_TYPE => Slot::Hybrid(hybrid::HybridSlot::decode(&raw.body)?),
+            kms::SLOT_TYPE => Slot::Kms(kms::KmsSlot::decode(&raw.body)?),
             other => Slot::Unknown {
                 slot_type: other,
                 body_len: raw.body.len(),
@@ -121,6 +127,7 @@ impl Slot {
             Slot::KeyFile(_) => "key-file",
             Slot::X25519(_) => "x25519",
             Slot::Hybrid(_) => "hybrid",
+            Slot::Kms(_) => "aws-kms",
             Slot::Unknown { .. } => "unknown",
         }
     }

@@ -736,7 +736,8 @@ fn with_no_credential_and_no_terminal_the_hint_names_the_keys_that_need_no_secre
     assert!(r.stderr.contains("--recipient R, -R FILE"), "{}", r.stderr);
     assert!(!fx.p("doc.coffer").exists());
     let recipient = keygen(&fx, "id.txt", true);
-    fx.run(["encrypt", "-q", "--recipient", &recipient, "doc"]).expect(0);
+    fx.run(["encrypt", "-q", "--recipient", &recipient, "doc"])
+        .expect(0);
     let r = run_detached(&fx, &["decrypt", "-c", "doc.coffer"]);
     r.expect(2);
     assert!(r.stderr.contains("give -i FILE"), "{}", r.stderr);

@@ -1924,3 +1924,250 @@ fn vectors_are_reproducible() {
         "stray .coffer files in tests/vectors; {hint}"
     );
 }
+
+// ---- KMS slot vectors (type 0x20): tests/vectors/kms/, their own index ----
+//
+// Kept apart from vectors.json so that readers without KMS support (tests/cross_check.py)
+// are not asked about them. A KMS slot cannot be opened without KMS: each vector records
+// the one Decrypt call a correct reader makes (blob, KeyId, encryption context) and the
+// file key a KMS double returns for exactly that call (tests/vectors.rs).
+
+/// The key every KMS vector names (a fake, well-formed key ARN).
+const KMS_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+/// The fixed fake ciphertext blob of a source: 64 bytes (KMS's are about 180).
+fn kms_blob(seed_name: &str) -> Vec<u8> {
+    [
+        seeded(seed_name, "kms blob 0"),
+        seeded(seed_name, "kms blob 1"),
+    ]
+    .concat()
+}
+
+/// FORMAT.md, "KMS slot body": u16 ARN length, ARN, u16 blob length, blob.
+fn kms_body(arn: &[u8], blob: &[u8]) -> Vec<u8> {
+    let mut body = (arn.len() as u16).to_be_bytes().to_vec();
+    body.extend_from_slice(arn);
+    body.extend_from_slice(&(blob.len() as u16).to_be_bytes());
+    body.extend_from_slice(blob);
+    body
+}
+
+fn kms_slot(seed_name: &str) -> SlotFor {
+    SlotFor::Unknown(RawSlot {
+        slot_type: 0x20,
+        body: kms_body(KMS_ARN.as_bytes(), &kms_blob(seed_name)),
+    })
+}
+
+/// `made` (whose slot 0 is at offset 48) with slot 0's body replaced by `body`: body
+/// length, header length and MAC made consistent, so the body is the one condition.
+fn with_slot0_body(made: &Made, body: &[u8]) -> Vec<u8> {
+    let old_len = usize::from(u16::from_be_bytes([made.bytes[50], made.bytes[51]]));
+    let mut header = made.bytes[..52].to_vec();
+    header[50..52].copy_from_slice(&(body.len() as u16).to_be_bytes());
+    header.extend_from_slice(body);
+    header.extend_from_slice(&made.bytes[52 + old_len..made.header_len - 32]);
+    let header_len = header.len() + 32;
+    header[10..12].copy_from_slice(&(header_len as u16).to_be_bytes());
+    header.resize(header_len, 0);
+    remac(&mut header, header_len, &made.file_key);
+    header.extend_from_slice(&made.bytes[made.header_len..]);
+    header
+}
+
+/// One KMS vector: the file, the Decrypt call KMS answers, who is allowed, the outcome.
+struct KmsVector {
+    name: String,
+    description: String,
+    made: Made,
+    bytes: Vec<u8>,
+    allow_list: Vec<String>,
+    key_files: Vec<String>,
+    outcome: &'static str,
+}
+
+impl KmsVector {
+    fn to_json(&self) -> Value {
+        let nonce = &self.made.bytes[16..48];
+        let mut v = json!({
+            "name": self.name,
+            "file": format!("{}.coffer", self.name),
+            "file_sha256": sha256_hex(&self.bytes),
+            "description": self.description,
+            "source": self.made.seed_name,
+            "kms_answers": {
+                "key_id": KMS_ARN,
+                "ciphertext_blob": hex(&kms_blob(&self.made.seed_name)),
+                "encryption_context": {"coffer:header-nonce": hex(nonce)},
+                "key_arn": KMS_ARN,
+                "plaintext": hex(&self.made.file_key),
+            },
+            "allow_list": self.allow_list,
+            "outcome": self.outcome,
+            "plaintext_sha256": sha256_hex(&self.made.plaintext),
+        });
+        if !self.key_files.is_empty() {
+            v["key_files"] = json!(self.key_files);
+        }
+        v
+    }
+}
+
+fn kms_vectors() -> Vec<KmsVector> {
+    let mut out = Vec::new();
+    let mut add = |name: &str, made: &Made, bytes: Vec<u8>, outcome, description: &str| {
+        out.push(KmsVector {
+            name: name.to_string(),
+            description: description.to_string(),
+            made: made.clone(),
+            bytes,
+            allow_list: vec![KMS_ARN.to_string()],
+            key_files: Vec::new(),
+            outcome,
+        });
+    };
+    let single = make_with_slots("kms_ok", 20000, &[kms_slot("kms_ok")]);
+    add(
+        "kms_ok",
+        &single,
+        single.bytes.clone(),
+        "ok",
+        "one KMS slot naming KMS_ARN with a fixed 64-byte fake blob; KMS answers Decrypt \
+         (that blob, KeyId = the ARN, context = coffer:header-nonce) with the file key",
+    );
+    let good = kms_body(KMS_ARN.as_bytes(), &kms_blob("kms_ok"));
+    let arn_len = KMS_ARN.len();
+    let mut malformed = |name: &str, body: Vec<u8>, description: &str| {
+        let bytes = with_slot0_body(&single, &body);
+        add(name, &single, bytes, "invalid_header", description);
+    };
+    let mut overrun_arn = good.clone();
+    overrun_arn[..2].copy_from_slice(&(good.len() as u16).to_be_bytes());
+    malformed(
+        "kms_arn_len_overruns",
+        overrun_arn,
+        "the ARN length runs past the body: refused while parsing",
+    );
+    let mut overrun_blob = good.clone();
+    overrun_blob[2 + arn_len..4 + arn_len].copy_from_slice(&65u16.to_be_bytes());
+    malformed(
+        "kms_blob_len_overruns",
+        overrun_blob,
+        "the blob length is one more than the bytes left: refused while parsing",
+    );
+    malformed(
+        "kms_zero_arn",
+        kms_body(b"", &kms_blob("kms_ok")),
+        "a zero-length ARN: refused while parsing",
+    );
+    malformed(
+        "kms_zero_blob",
+        kms_body(KMS_ARN.as_bytes(), b""),
+        "a zero-length blob: refused while parsing",
+    );
+    let mut trailing = good.clone();
+    trailing.push(0);
+    malformed(
+        "kms_trailing_byte",
+        trailing,
+        "one byte after the blob: refused while parsing",
+    );
+    malformed(
+        "kms_arn_not_an_arn",
+        kms_body(b"alias/backup", &kms_blob("kms_ok")),
+        "the key is not an ARN (an alias): refused while parsing",
+    );
+    {
+        let mut bytes = single.bytes.clone();
+        let last_blob_byte = 52 + good.len() - 1;
+        bytes[last_blob_byte] ^= 0x01;
+        add(
+            "kms_blob_flipped",
+            &single,
+            bytes,
+            "kms_invalid_ciphertext",
+            "the blob's last byte flipped: KMS refuses it (InvalidCiphertextException)",
+        );
+    }
+    {
+        let other_arn = KMS_ARN.replace("111122223333", "444455556666");
+        let bytes = with_slot0_body(
+            &single,
+            &kms_body(other_arn.as_bytes(), &kms_blob("kms_ok")),
+        );
+        add(
+            "kms_arn_not_allowed",
+            &single,
+            bytes,
+            "no_slot_opened",
+            "the slot names another account's key, not in the allow-list (header MAC \
+             recomputed): no Decrypt call, no slot opens",
+        );
+    }
+    let key = key_file_key("kms_and_key_file", 0);
+    let mixed = make_with_slots(
+        "kms_and_key_file",
+        100,
+        &[kms_slot("kms_and_key_file"), SlotFor::KeyFile(key)],
+    );
+    out.push(KmsVector {
+        name: "kms_and_key_file".to_string(),
+        description: "a KMS slot then a key-file slot; opened by the key file alone (no KMS)"
+            .to_string(),
+        made: mixed.clone(),
+        bytes: mixed.bytes.clone(),
+        allow_list: Vec::new(),
+        key_files: vec![key_line(&key)],
+        outcome: "ok",
+    });
+    out
+}
+
+fn render_kms() -> (Vec<(String, Vec<u8>)>, String) {
+    let vectors = kms_vectors();
+    let files = vectors
+        .iter()
+        .map(|v| (format!("{}.coffer", v.name), v.bytes.clone()))
+        .collect();
+    let index = json!({
+        "format": "coffer KMS slot vectors v1",
+        "generator": "tests/gen_vectors.rs",
+        "vectors": vectors.iter().map(KmsVector::to_json).collect::<Vec<_>>(),
+    });
+    let mut text = serde_json::to_string_pretty(&index).unwrap();
+    text.push('\n');
+    (files, text)
+}
+
+#[test]
+fn kms_vectors_are_reproducible() {
+    let (files, index) = render_kms();
+    let dir = vectors_dir().join("kms");
+    if std::env::var_os("COFFER_REGENERATE_VECTORS").is_some_and(|v| v == "1") {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in &files {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+        std::fs::write(dir.join("vectors.json"), &index).unwrap();
+        return;
+    }
+    let hint =
+        "run `COFFER_REGENERATE_VECTORS=1 cargo test --test gen_vectors` if the change is intended";
+    let on_disk = std::fs::read_to_string(dir.join("vectors.json"))
+        .unwrap_or_else(|e| panic!("tests/vectors/kms/vectors.json: {e}; {hint}"));
+    assert!(
+        on_disk == index,
+        "tests/vectors/kms/vectors.json differs; {hint}"
+    );
+    for (name, bytes) in &files {
+        let disk = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}; {hint}"));
+        assert!(&disk == bytes, "tests/vectors/kms/{name} differs; {hint}");
+    }
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        files.len() + 1,
+        "stray files; {hint}"
+    );
+}

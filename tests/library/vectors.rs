@@ -601,3 +601,116 @@ fn required_conditions_are_covered() {
         }
     }
 }
+
+// ---- KMS slot vectors (tests/vectors/kms/; tests/vectors/README.md, "KMS vectors") ----
+
+/// KMS as a vector describes it: it answers one Decrypt call (that blob, that KeyId,
+/// that encryption context) with the file key, refuses any other blob as KMS does
+/// (InvalidCiphertextException), and counts its calls.
+struct VectorKms {
+    answers: Value,
+    calls: std::sync::Mutex<usize>,
+}
+
+impl coffer::KmsClient for VectorKms {
+    fn encrypt(
+        &self,
+        _: &str,
+        _: &[u8],
+        _: &coffer::EncryptionContext,
+    ) -> Result<coffer::KmsEncrypted, coffer::KmsError> {
+        unreachable!("vectors only decrypt")
+    }
+
+    fn decrypt(
+        &self,
+        blob: &[u8],
+        key_id: &str,
+        context: &coffer::EncryptionContext,
+    ) -> Result<coffer::KmsDecrypted, coffer::KmsError> {
+        *self.calls.lock().unwrap() += 1;
+        let a = &self.answers;
+        assert_eq!(key_id, a["key_id"], "the KeyId of Decrypt");
+        let want: coffer::EncryptionContext =
+            serde_json::from_value(a["encryption_context"].clone()).unwrap();
+        assert_eq!(context, &want, "the encryption context of Decrypt");
+        if hex::encode(blob) != a["ciphertext_blob"] {
+            return Err(coffer::KmsError::InvalidCiphertext { key: key_id.into() });
+        }
+        Ok(coffer::KmsDecrypted {
+            key_arn: a["key_arn"].as_str().unwrap().to_owned(),
+            plaintext: hex::decode(a["plaintext"].as_str().unwrap())
+                .unwrap()
+                .into(),
+        })
+    }
+}
+
+#[test]
+fn kms_vectors() {
+    let dir = dir().join("kms");
+    let index: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("vectors.json")).unwrap()).unwrap();
+    assert_eq!(index["format"], "coffer KMS slot vectors v1");
+    let vectors = index["vectors"].as_array().unwrap();
+    assert!(vectors.len() >= 10);
+    for v in vectors {
+        let name = str_field(v, "name");
+        let bytes = std::fs::read(dir.join(str_field(v, "file"))).unwrap();
+        assert_eq!(sha256_hex(&bytes), v["file_sha256"], "{name}");
+        let kms = std::sync::Arc::new(VectorKms {
+            answers: v["kms_answers"].clone(),
+            calls: std::sync::Mutex::new(0),
+        });
+        let allow: Vec<&str> = v["allow_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap())
+            .collect();
+        let key_files: Vec<SymmetricKey> = v
+            .get("key_files")
+            .map(|l| l.as_array().unwrap().clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|line| SymmetricKey::parse(line.as_str().unwrap().as_bytes()).unwrap())
+            .collect();
+        let identity = coffer::KmsIdentity::allow_list(kms.clone(), &allow).unwrap();
+        let mut identities: Vec<&dyn Identity> =
+            key_files.iter().map(|k| k as &dyn Identity).collect();
+        identities.push(&identity);
+        let mut plain = Vec::new();
+        let outcome = (|| {
+            let decryptor = Decryptor::new(&bytes[..])?;
+            let key = decryptor.unlock(&identities)?;
+            decryptor
+                .into_reader(&key)?
+                .read_to_end(&mut plain)
+                .map_err(Error::from_io)?;
+            Ok::<(), Error>(())
+        })();
+        let got = match &outcome {
+            Ok(()) => "ok".to_string(),
+            Err(Error::Kms(e)) if e.class() == coffer::KmsFailure::InvalidCiphertext => {
+                "kms_invalid_ciphertext".to_string()
+            }
+            Err(e) => classify(e).0,
+        };
+        assert_eq!(got, v["outcome"], "{name}: {outcome:?}");
+        if got == "ok" {
+            assert_eq!(sha256_hex(&plain), v["plaintext_sha256"], "{name}");
+        }
+        let calls = *kms.calls.lock().unwrap();
+        match str_field(v, "outcome") {
+            "no_slot_opened" | "invalid_header" => assert_eq!(calls, 0, "{name}: no KMS call"),
+            _ if !key_files.is_empty() => assert_eq!(calls, 0, "{name}: key file first"),
+            _ => assert_eq!(calls, 1, "{name}: one Decrypt"),
+        }
+        // The slot decodes to the ARN recorded, where it is well formed.
+        if let Ok(decryptor) = Decryptor::new(&bytes[..]) {
+            if let Slot::Kms(slot) = &decryptor.slots()[0] {
+                assert!(slot.key_arn().starts_with("arn:aws:kms:"), "{name}");
+            }
+        }
+    }
+}
