@@ -8,6 +8,7 @@ use bech32::primitives::decode::CheckedHrpstring;
 use bech32::{Bech32, Hrp};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use super::recipient_text::{key_bytes_into, KeyBytesError};
 use super::{CommittedWrap, FileBinding, Identity, Recipient, Slot};
 use crate::error::{Error, Result};
 use crate::format::RawSlot;
@@ -106,21 +107,14 @@ impl SymmetricKey {
             ));
         }
         let mut key = SymmetricKey([0; KEY_LEN]);
-        let mut len = 0;
-        for byte in checked.byte_iter() {
-            if len == KEY_LEN {
-                return Err(Error::InvalidKeyFile("the key is longer than 32 bytes"));
-            }
-            key.0[len] = byte;
-            len += 1;
-        }
-        if len != KEY_LEN {
-            return Err(Error::InvalidKeyFile("the key is shorter than 32 bytes"));
-        }
         // 52 characters carry 260 bits for 256: the last 4 MUST be zero, so that a key has
         // exactly one line.
-        checked.validate_segwit_padding().map_err(|_| {
-            Error::InvalidKeyFile("non-zero padding bits: the key is mistyped or damaged")
+        key_bytes_into(&checked, &mut key.0).map_err(|err| {
+            Error::InvalidKeyFile(match err {
+                KeyBytesError::Longer => "the key is longer than 32 bytes",
+                KeyBytesError::Shorter => "the key is shorter than 32 bytes",
+                KeyBytesError::Padding => "non-zero padding bits: the key is mistyped or damaged",
+            })
         })?;
         Ok(key)
     }

@@ -88,21 +88,41 @@ fn decode_into(text: &str, encodings: &[Encoding], out: &mut [u8]) -> Result<(),
         "checksum mismatch: it is mistyped, truncated or damaged (or mixes upper and lower case)"
             .to_string()
     })?;
+    key_bytes_into(&checked, out).map_err(|err| match err {
+        KeyBytesError::Longer => format!("the key is longer than {} bytes", out.len()),
+        KeyBytesError::Shorter => format!("the key is shorter than {} bytes", out.len()),
+        KeyBytesError::Padding => "non-zero padding bits: it is mistyped or damaged".to_string(),
+    })
+}
+
+/// Why a checksummed Bech32 string does not hold exactly one key of the expected length.
+pub(crate) enum KeyBytesError {
+    Longer,
+    Shorter,
+    Padding,
+}
+
+/// The data of a checksummed Bech32 string into `out`, which it must fill exactly, with
+/// zero leftover bits so that a key has exactly one encoding. Shared by every key text:
+/// recipients, identities and key files.
+pub(crate) fn key_bytes_into(
+    checked: &CheckedHrpstring<'_>,
+    out: &mut [u8],
+) -> Result<(), KeyBytesError> {
     let mut len = 0;
     for byte in checked.byte_iter() {
         if len == out.len() {
-            return Err(format!("the key is longer than {} bytes", out.len()));
+            return Err(KeyBytesError::Longer);
         }
         out[len] = byte;
         len += 1;
     }
     if len != out.len() {
-        return Err(format!("the key is shorter than {} bytes", out.len()));
+        return Err(KeyBytesError::Shorter);
     }
-    // Leftover bits MUST be zero, so that a key has exactly one encoding.
     checked
         .validate_segwit_padding()
-        .map_err(|_| "non-zero padding bits: it is mistyped or damaged".to_string())
+        .map_err(|_| KeyBytesError::Padding)
 }
 
 /// A public key of `N` bytes from `text` in one of `encodings`.
