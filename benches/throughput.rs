@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
-use coffer::internals::pipeline::{self, PipelineOptions};
+use coffer::internals::pipeline::{self, Input, PipelineOptions};
 use coffer::internals::stream::{
     ChunkCipher, DecryptReader, EncryptWriter, PayloadPrefix, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE,
     PREFIX_LEN,
@@ -242,17 +242,25 @@ fn pipeline_bench(c: &mut Criterion) {
         };
         group.bench_function(BenchmarkId::new("encrypt_64MiB_threads", &name), |b| {
             b.iter(|| {
-                let n =
-                    pipeline::encrypt(&cipher, Cursor::new(&plain[..]), &mut io::sink(), &options)
-                        .unwrap();
+                let n = pipeline::encrypt(
+                    &cipher,
+                    Input::Stream(Cursor::new(&plain[..])),
+                    &mut io::sink(),
+                    &options,
+                )
+                .unwrap();
                 assert_eq!(n, PIPELINE_LEN as u64);
             })
         });
         group.bench_function(BenchmarkId::new("decrypt_64MiB_threads", &name), |b| {
             b.iter(|| {
-                let n =
-                    pipeline::decrypt(&cipher, Cursor::new(&chunks[..]), &mut io::sink(), &options)
-                        .unwrap();
+                let n = pipeline::decrypt(
+                    &cipher,
+                    Input::Stream(Cursor::new(&chunks[..])),
+                    &mut io::sink(),
+                    &options,
+                )
+                .unwrap();
                 assert_eq!(n, PIPELINE_LEN as u64);
             })
         });

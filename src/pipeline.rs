@@ -1,5 +1,11 @@
-//! The parallel chunk pipeline: one reader filling batches of chunks, N workers sealing
-//! or opening them in place, and the caller's thread writing them in order.
+//! The parallel chunk pipeline: N workers sealing or opening batches of chunks, and the
+//! caller's thread writing them in order.
+//!
+//! A stream is read in order by a reader thread of its own. Bytes in memory (a mapped
+//! file) and regions of a file are read by the workers themselves, each at its own
+//! batches' places, so reading runs on every core too: sealing goes straight from the
+//! input bytes into the batch (no copy first), opening reads ciphertext into the batch
+//! with one positional read (`pread`).
 //!
 //! Batches come from a fixed pool and go back to it after writing, so memory is bounded
 //! (about `2 * threads + 2` MiB) whatever the input size. Every chunk is authenticated
@@ -22,8 +28,11 @@ use crate::error::{Error, Result};
 use crate::stream::{ChunkCipher, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, MAX_CHUNKS, TAG_LEN};
 
 /// Chunks per batch: 1 MiB of plaintext, the unit of work handed to a thread.
-pub const BATCH_CHUNKS: usize = 64;
+pub const BATCH_CHUNKS: usize = 128;
 const BATCH_BYTES: usize = BATCH_CHUNKS * ENCRYPTED_CHUNK_SIZE;
+/// Chunks of plaintext a worker reads from a file at a time before sealing them out of
+/// the staging buffer: 1 MiB, which stays in cache between the two.
+const STAGING_CHUNKS: usize = 64;
 
 /// `-T` beyond this many threads per core only costs memory.
 const MAX_THREADS_PER_CORE: usize = 2;
@@ -31,16 +40,25 @@ const MAX_THREADS_PER_CORE: usize = 2;
 /// A callback told how many input bytes were processed, for progress bars.
 pub type ProgressFn = dyn Fn(u64) + Send + Sync;
 
+/// A callback told that the bytes `[start, start + len)` of an [`Input::Bytes`] input
+/// were sealed and will not be read again: a mapped input can let their pages go, and
+/// refuse the batch (an error) if what was read cannot be trusted.
+pub type ReleaseFn = dyn Fn(u64, usize) -> io::Result<()> + Send + Sync;
+
 /// How to run the pipeline.
 #[derive(Clone, Default)]
 pub struct PipelineOptions {
-    /// Worker threads that seal or open chunks; 0 means one per available core.
-    /// Reading overlaps with them on its own thread.
+    /// Worker threads that seal or open chunks; 0 means one per available core. A
+    /// stream is read on a thread of its own; other inputs are read by the workers.
     pub threads: usize,
     /// Set to `true` (by a signal handler) to stop with [`Error::Interrupted`].
     pub cancel: Option<Arc<AtomicBool>>,
     /// Called after each batch is written, with the input bytes it consumed.
     pub progress: Option<Arc<ProgressFn>>,
+    /// Called by the worker that sealed each batch of an [`Input::Bytes`] input, before
+    /// the batch is written, with the batch's place in the input; an error fails the
+    /// batch, so it is not written.
+    pub release: Option<Arc<ReleaseFn>>,
 }
 
 impl PipelineOptions {
@@ -87,6 +105,61 @@ impl PipelineOptions {
             progress(bytes as u64);
         }
     }
+
+    fn release(
+        &self,
+        batch: &Batch,
+        input: Positional<'_>,
+        direction: Direction,
+    ) -> io::Result<()> {
+        match (&self.release, input) {
+            (Some(release), Positional::Bytes(_)) => {
+                release(batch.input_start(direction), batch.input_len)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where the pipeline reads from.
+pub enum Input<'a, R> {
+    /// A stream, read in order on a thread of its own.
+    Stream(R),
+    /// Bytes in memory, such as a mapped file. Sealing reads them where they are; opening
+    /// copies each batch first, so that no chunk is authenticated from memory that could
+    /// change before it is decrypted.
+    Bytes(&'a [u8]),
+    /// `len` bytes of `file` from `offset` on, which each worker reads itself at its
+    /// batches' offsets. A file that turns out shorter is an I/O error (it changed while
+    /// it was read); bytes after `offset + len` are not read.
+    File {
+        /// The file.
+        file: &'a File,
+        /// Where the bytes start.
+        offset: u64,
+        /// How many bytes.
+        len: u64,
+    },
+}
+
+/// An input whose every byte can be read by any thread, at any time.
+#[derive(Clone, Copy)]
+enum Positional<'a> {
+    Bytes(&'a [u8]),
+    File {
+        file: &'a File,
+        offset: u64,
+        len: u64,
+    },
+}
+
+impl Positional<'_> {
+    fn len(self) -> u64 {
+        match self {
+            Positional::Bytes(bytes) => bytes.len() as u64,
+            Positional::File { len, .. } => len,
+        }
+    }
 }
 
 /// Which way the data goes.
@@ -115,6 +188,16 @@ struct Batch {
     outcome: Option<Result<()>>,
 }
 
+impl Direction {
+    /// Input bytes per full batch: plaintext (seal) or ciphertext (open).
+    fn batch_input(self) -> usize {
+        match self {
+            Direction::Seal => BATCH_CHUNKS * CHUNK_SIZE,
+            Direction::Open => BATCH_BYTES,
+        }
+    }
+}
+
 impl Batch {
     fn new() -> Self {
         Batch {
@@ -137,16 +220,89 @@ impl Batch {
             Direction::Seal => read_strided(input, &mut self.buf)?,
             Direction::Open => crate::stream::read_full(input, &mut self.buf)?,
         };
-        let capacity = match direction {
-            Direction::Seal => BATCH_CHUNKS * CHUNK_SIZE,
-            Direction::Open => BATCH_BYTES,
-        };
-        self.is_last = self.input_len < capacity;
+        self.is_last = self.input_len < direction.batch_input();
         Ok(())
     }
 
-    /// Seals or opens every chunk in place.
-    fn process(&mut self, cipher: &ChunkCipher, direction: Direction) -> Result<()> {
+    /// Where this batch's input starts in a positional input.
+    fn input_start(&self, direction: Direction) -> u64 {
+        self.seq * direction.batch_input() as u64
+    }
+
+    /// Sets the batch's share of a positional input (every batch before the last is full)
+    /// without reading it: the worker that processes the batch reads it.
+    fn plan(&mut self, input: Positional<'_>, direction: Direction) {
+        let rest = input.len().saturating_sub(self.input_start(direction));
+        self.input_len = rest.min(direction.batch_input() as u64) as usize;
+        self.is_last = self.input_len < direction.batch_input();
+    }
+
+    /// The batch's plaintext where it already is, for sealing without a copy; otherwise
+    /// reads the batch's input into the buffer (`None`).
+    fn load<'a>(
+        &mut self,
+        input: Positional<'a>,
+        direction: Direction,
+    ) -> io::Result<Option<&'a [u8]>> {
+        let start = self.input_start(direction);
+        let len = self.input_len;
+        match (input, direction) {
+            (Positional::Bytes(bytes), Direction::Seal) => {
+                Ok(Some(&bytes[start as usize..start as usize + len]))
+            }
+            (Positional::Bytes(bytes), Direction::Open) => {
+                self.buf[..len].copy_from_slice(&bytes[start as usize..start as usize + len]);
+                Ok(None)
+            }
+            (Positional::File { .. }, Direction::Seal) => {
+                unreachable!("sealed from a file by seal_from_file")
+            }
+            (Positional::File { file, offset, .. }, Direction::Open) => {
+                read_exact_at(file, &mut self.buf[..len], offset + start)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Seals the batch's share of `file` (chunks from `offset` on): read a `staging`
+    /// buffer at a time (small enough to stay in cache) and sealed out of it.
+    fn seal_from_file(
+        &mut self,
+        cipher: &ChunkCipher,
+        file: &File,
+        offset: u64,
+        staging: &mut [u8],
+    ) -> Result<()> {
+        let start = offset + self.input_start(Direction::Seal);
+        let first = self.first_index();
+        let full = self.input_len / CHUNK_SIZE;
+        let chunks = if self.is_last { full + 1 } else { full };
+        let per_read = staging.len() / CHUNK_SIZE;
+        let mut j = 0;
+        while j < chunks {
+            let count = per_read.min(chunks - j);
+            let from = j * CHUNK_SIZE;
+            let bytes = (self.input_len - from).min(count * CHUNK_SIZE);
+            read_exact_at(file, &mut staging[..bytes], start + from as u64)?;
+            for k in 0..count {
+                let len = (bytes - k * CHUNK_SIZE).min(CHUNK_SIZE);
+                let text = &staging[k * CHUNK_SIZE..k * CHUNK_SIZE + len];
+                let out = &mut self.buf[(j + k) * ENCRYPTED_CHUNK_SIZE..];
+                cipher.seal_from(first + (j + k) as u64, text, out)?;
+            }
+            j += count;
+        }
+        Ok(())
+    }
+
+    /// Seals or opens every chunk in place; or, given the plaintext where it is, seals
+    /// it into the buffer.
+    fn process(
+        &mut self,
+        cipher: &ChunkCipher,
+        direction: Direction,
+        plaintext: Option<&[u8]>,
+    ) -> Result<()> {
         if self.first_index() >= MAX_CHUNKS {
             return Err(Error::MessageTooLong);
         }
@@ -154,14 +310,17 @@ impl Batch {
         match direction {
             Direction::Seal => {
                 let full = self.input_len / CHUNK_SIZE;
-                for j in 0..full {
+                let last = if self.is_last { full + 1 } else { full };
+                for j in 0..last {
+                    let len = (self.input_len - j * CHUNK_SIZE).min(CHUNK_SIZE);
                     let chunk = &mut self.buf[j * ENCRYPTED_CHUNK_SIZE..];
-                    cipher.seal(first + j as u64, chunk, CHUNK_SIZE)?;
-                }
-                if self.is_last {
-                    let rest = self.input_len % CHUNK_SIZE;
-                    let chunk = &mut self.buf[full * ENCRYPTED_CHUNK_SIZE..];
-                    cipher.seal(first + full as u64, chunk, rest)?;
+                    match plaintext {
+                        Some(text) => {
+                            let text = &text[j * CHUNK_SIZE..j * CHUNK_SIZE + len];
+                            cipher.seal_from(first + j as u64, text, chunk)?;
+                        }
+                        None => cipher.seal(first + j as u64, chunk, len)?,
+                    }
                 }
             }
             Direction::Open => {
@@ -284,6 +443,17 @@ impl Batch {
     }
 }
 
+/// `pread` of exactly `buf.len()` bytes; a file that ends first changed since its length
+/// was taken.
+fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> io::Result<()> {
+    file.read_exact_at(buf, at).map_err(|err| match err.kind() {
+        io::ErrorKind::UnexpectedEof => io::Error::other(
+            "the input is shorter than when it was opened: it changed while it was read",
+        ),
+        _ => err,
+    })
+}
+
 /// Reads plaintext into the chunk places of a batch (stride `ENCRYPTED_CHUNK_SIZE`) with
 /// vectored reads, until the batch is full or the input ends. Returns the bytes read.
 fn read_strided<R: Read>(input: &mut R, buf: &mut [u8]) -> io::Result<usize> {
@@ -333,7 +503,7 @@ fn write_all_vectored<W: Write + ?Sized>(
 /// I/O errors, [`Error::Interrupted`], [`Error::MessageTooLong`].
 pub fn encrypt<R: Read + Send, W: Write + ?Sized>(
     cipher: &ChunkCipher,
-    input: R,
+    input: Input<'_, R>,
     output: &mut W,
     options: &PipelineOptions,
 ) -> Result<u64> {
@@ -354,7 +524,7 @@ pub fn encrypt<R: Read + Send, W: Write + ?Sized>(
 /// As [`encrypt`].
 pub fn encrypt_at<R: Read + Send>(
     cipher: &ChunkCipher,
-    input: R,
+    input: Input<'_, R>,
     file: &File,
     offset: u64,
     options: &PipelineOptions,
@@ -376,7 +546,7 @@ pub fn encrypt_at<R: Read + Send>(
 /// I/O errors, [`Error::Interrupted`].
 pub fn decrypt<R: Read + Send, W: Write + ?Sized>(
     cipher: &ChunkCipher,
-    input: R,
+    input: Input<'_, R>,
     output: &mut W,
     options: &PipelineOptions,
 ) -> Result<u64> {
@@ -397,7 +567,7 @@ pub fn decrypt<R: Read + Send, W: Write + ?Sized>(
 /// As [`decrypt`].
 pub fn decrypt_at<R: Read + Send>(
     cipher: &ChunkCipher,
-    input: R,
+    input: Input<'_, R>,
     file: &File,
     offset: u64,
     options: &PipelineOptions,
@@ -424,7 +594,7 @@ fn plaintext_of(batch: &Batch, direction: Direction) -> u64 {
 
 fn run<R: Read + Send, W: Write + ?Sized>(
     cipher: &ChunkCipher,
-    mut input: R,
+    input: Input<'_, R>,
     output: Output<'_, W>,
     options: &PipelineOptions,
     direction: Direction,
@@ -434,21 +604,35 @@ fn run<R: Read + Send, W: Write + ?Sized>(
         Output::Stream(writer) => (Some(writer), None),
         Output::At { file, offset } => (None, Some((file, offset))),
     };
+    let (mut input, positional) = match input {
+        Input::Stream(reader) => (Some(reader), None),
+        Input::Bytes(bytes) => (None, Some(Positional::Bytes(bytes))),
+        Input::File { file, offset, len } => (None, Some(Positional::File { file, offset, len })),
+    };
     // The first batch decides: an input that ends within it never starts a thread.
     let mut first = Batch::new();
-    first.fill(&mut input, direction)?;
-    let workers = options.worker_count();
+    match (&mut input, positional) {
+        (Some(reader), _) => first.fill(reader, direction)?,
+        (None, Some(source)) => first.plan(source, direction),
+        (None, None) => unreachable!("an input is a stream or positional"),
+    }
     if first.is_last {
-        first.process(cipher, direction)?;
+        let job = Job {
+            cipher,
+            direction,
+            input: positional,
+            at,
+            options,
+        };
+        job.run(&mut first, &mut Zeroizing::new(Vec::new()))?;
         if let Some(writer) = stream {
             first.write_to(writer, direction)?;
-        } else if let Some((file, offset)) = at {
-            first.write_at(file, offset, direction)?;
         }
         options.report(first.input_len);
         return Ok(plaintext_of(&first, direction));
     }
 
+    let workers = options.worker_count();
     let pool_size = 2 * workers + 2;
     let stop = AtomicBool::new(false);
     thread::scope(|scope| {
@@ -463,14 +647,29 @@ fn run<R: Read + Send, W: Write + ?Sized>(
             let work_rx = Arc::clone(&work_rx);
             let done_tx = done_tx.clone();
             let stop = &stop;
-            scope.spawn(move || worker(cipher, direction, at, &work_rx, &done_tx, stop));
+            let job = Job {
+                cipher,
+                direction,
+                input: positional,
+                at,
+                options,
+            };
+            scope.spawn(move || worker(&job, &work_rx, &done_tx, stop));
         }
         drop(done_tx);
         let stop_ref = &stop;
         scope.spawn(move || {
-            reader(
-                input, first, direction, &free_rx, &work_tx, options, stop_ref,
-            )
+            // A positional input is read by the workers: here each batch only gets its
+            // place. A stream is read here, in order.
+            let fill = |batch: &mut Batch| match (&mut input, positional) {
+                (Some(reader), _) => batch.fill(reader, direction),
+                (None, Some(source)) => {
+                    batch.plan(source, direction);
+                    Ok(())
+                }
+                (None, None) => unreachable!("an input is a stream or positional"),
+            };
+            dispatch(fill, first, &free_rx, &work_tx, options, stop_ref)
         });
         let result = writer(cipher, stream, direction, &done_rx, &free_tx, options);
         if result.is_err() {
@@ -483,10 +682,11 @@ fn run<R: Read + Send, W: Write + ?Sized>(
     })
 }
 
-fn reader<R: Read>(
-    mut input: R,
+/// Hands batches to the workers in sequence, each filled (or given its place) by `fill`,
+/// until the last one.
+fn dispatch(
+    mut fill: impl FnMut(&mut Batch) -> io::Result<()>,
     mut batch: Batch,
-    direction: Direction,
     free_rx: &Receiver<Batch>,
     work_tx: &SyncSender<Batch>,
     options: &PipelineOptions,
@@ -514,29 +714,62 @@ fn reader<R: Read>(
             batch.is_last = true;
             continue;
         }
-        if let Err(err) = batch.fill(&mut input, direction) {
+        if let Err(err) = fill(&mut batch) {
             batch.outcome = Some(Err(err.into()));
         }
     }
 }
 
-fn worker(
-    cipher: &ChunkCipher,
+/// What every worker needs to process a batch.
+struct Job<'a> {
+    cipher: &'a ChunkCipher,
     direction: Direction,
-    at: Option<(&File, u64)>,
+    /// The input, when workers read it themselves.
+    input: Option<Positional<'a>>,
+    /// The output file and where the chunks start, when workers write it themselves.
+    at: Option<(&'a File, u64)>,
+    options: &'a PipelineOptions,
+}
+
+impl Job<'_> {
+    fn run(&self, batch: &mut Batch, staging: &mut Vec<u8>) -> Result<()> {
+        match (self.input, self.direction) {
+            (Some(Positional::File { file, offset, .. }), Direction::Seal) => {
+                if staging.is_empty() {
+                    staging.resize(STAGING_CHUNKS * CHUNK_SIZE, 0);
+                }
+                batch.seal_from_file(self.cipher, file, offset, staging)?;
+            }
+            (input, direction) => {
+                let plaintext = match input {
+                    Some(input) => batch.load(input, direction)?,
+                    None => None,
+                };
+                batch.process(self.cipher, direction, plaintext)?;
+            }
+        }
+        if let Some(input) = self.input {
+            self.options.release(batch, input, self.direction)?;
+        }
+        if let Some((file, offset)) = self.at {
+            batch.write_at(file, offset, self.direction)?;
+        }
+        Ok(())
+    }
+}
+
+fn worker(
+    job: &Job<'_>,
     work_rx: &Mutex<Receiver<Batch>>,
     done_tx: &Sender<Batch>,
     stop: &AtomicBool,
 ) {
+    let mut staging = Zeroizing::new(Vec::new());
     loop {
         let next = work_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
         let Ok(mut batch) = next else { return };
         if batch.outcome.is_none() && !stop.load(Ordering::Relaxed) {
-            let mut outcome = batch.process(cipher, direction);
-            if let (Ok(()), Some((file, offset))) = (&outcome, at) {
-                outcome = batch.write_at(file, offset, direction).map_err(Error::from);
-            }
-            batch.outcome = Some(outcome);
+            batch.outcome = Some(job.run(&mut batch, &mut staging));
         }
         if done_tx.send(batch).is_err() {
             return;

@@ -10,7 +10,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::format::{Header, RawSlot};
 use crate::keys::{random, FileKey, HeaderNonce};
-use crate::pipeline::{self, PipelineOptions};
+use crate::pipeline::{self, Input, PipelineOptions};
 use crate::slots::{FileBinding, Identity, Recipient, Slot};
 use crate::stream::{
     chunks_len, plaintext_len, ChunkCipher, DecryptReader, EncryptWriter, PayloadPrefix,
@@ -161,6 +161,69 @@ impl Encryptor {
         output: &mut W,
         options: &PipelineOptions,
     ) -> Result<u64> {
+        self.encrypt_input(Input::Stream(input), output, options)
+    }
+
+    /// As [`Encryptor::encrypt`], from bytes in memory (a mapped file): each worker seals
+    /// its share straight out of `plaintext`, with no copy before it.
+    ///
+    /// # Errors
+    /// As [`Encryptor::encrypt`].
+    pub fn encrypt_bytes<W: Write>(
+        self,
+        plaintext: &[u8],
+        output: &mut W,
+        options: &PipelineOptions,
+    ) -> Result<u64> {
+        self.encrypt_input(Input::<&[u8]>::Bytes(plaintext), output, options)
+    }
+
+    /// As [`Encryptor::encrypt`], from the first `len` bytes of `input` (its length when
+    /// opened), which each worker reads itself at its batches' offsets (`pread`). A file
+    /// that turns out shorter is an I/O error; bytes past `len` are not read.
+    ///
+    /// # Errors
+    /// As [`Encryptor::encrypt`].
+    pub fn encrypt_file<W: Write>(
+        self,
+        input: &File,
+        len: u64,
+        output: &mut W,
+        options: &PipelineOptions,
+    ) -> Result<u64> {
+        let input: Input<'_, &File> = Input::File {
+            file: input,
+            offset: 0,
+            len,
+        };
+        self.encrypt_input(input, output, options)
+    }
+
+    /// As [`Encryptor::encrypt_to_file`], reading as [`Encryptor::encrypt_file`] does.
+    ///
+    /// # Errors
+    /// As [`Encryptor::encrypt`].
+    pub fn encrypt_file_to_file(
+        self,
+        input: &File,
+        len: u64,
+        file: &File,
+        options: &PipelineOptions,
+    ) -> Result<u64> {
+        let input: Input<'_, &File> = Input::File {
+            file: input,
+            offset: 0,
+            len,
+        };
+        self.encrypt_input_to_file(input, file, options)
+    }
+
+    fn encrypt_input<R: Read + Send, W: Write>(
+        self,
+        input: Input<'_, R>,
+        output: &mut W,
+        options: &PipelineOptions,
+    ) -> Result<u64> {
         output.write_all(self.header.as_bytes())?;
         output.write_all(&self.prefix.to_bytes())?;
         let len = pipeline::encrypt(&self.cipher, input, output, options)?;
@@ -177,6 +240,29 @@ impl Encryptor {
     pub fn encrypt_to_file<R: Read + Send>(
         self,
         input: R,
+        file: &File,
+        options: &PipelineOptions,
+    ) -> Result<u64> {
+        self.encrypt_input_to_file(Input::Stream(input), file, options)
+    }
+
+    /// As [`Encryptor::encrypt_to_file`], from bytes in memory (a mapped file), as
+    /// [`Encryptor::encrypt_bytes`] reads them.
+    ///
+    /// # Errors
+    /// As [`Encryptor::encrypt`].
+    pub fn encrypt_bytes_to_file(
+        self,
+        plaintext: &[u8],
+        file: &File,
+        options: &PipelineOptions,
+    ) -> Result<u64> {
+        self.encrypt_input_to_file(Input::<&[u8]>::Bytes(plaintext), file, options)
+    }
+
+    fn encrypt_input_to_file<R: Read + Send>(
+        self,
+        input: Input<'_, R>,
         file: &File,
         options: &PipelineOptions,
     ) -> Result<u64> {
@@ -397,7 +483,7 @@ impl<R: Read> Decryptor<R> {
         R: Send,
     {
         let cipher = self.payload_cipher(file_key)?;
-        let len = pipeline::decrypt(&cipher, self.reader, output, options)?;
+        let len = pipeline::decrypt(&cipher, Input::Stream(self.reader), output, options)?;
         output.flush()?;
         Ok(len)
     }
@@ -417,7 +503,56 @@ impl<R: Read + Send> Decryptor<R> {
         options: &PipelineOptions,
     ) -> Result<u64> {
         let cipher = self.payload_cipher(file_key)?;
-        pipeline::decrypt_at(&cipher, self.reader, file, 0, options)
+        pipeline::decrypt_at(&cipher, Input::Stream(self.reader), file, 0, options)
+    }
+}
+
+impl Decryptor<File> {
+    /// As [`Decryptor::decrypt`], for a whole file of `file_len` bytes (its length when
+    /// opened): each worker reads its own batches (`pread`), so reading runs on every
+    /// core. A file that turns out shorter is an I/O error; bytes past `file_len` are not
+    /// read (compare the length afterwards to notice a file that grew).
+    ///
+    /// # Errors
+    /// As [`Decryptor::decrypt`].
+    pub fn decrypt_file<W: Write>(
+        mut self,
+        file_key: &FileKey,
+        file_len: u64,
+        output: &mut W,
+        options: &PipelineOptions,
+    ) -> Result<u64> {
+        let cipher = self.payload_cipher(file_key)?;
+        let input = self.payload_region(file_len);
+        let len = pipeline::decrypt(&cipher, input, output, options)?;
+        output.flush()?;
+        Ok(len)
+    }
+
+    /// As [`Decryptor::decrypt_to_file`], reading as [`Decryptor::decrypt_file`] does.
+    ///
+    /// # Errors
+    /// As [`Decryptor::decrypt`].
+    pub fn decrypt_file_to_file(
+        mut self,
+        file_key: &FileKey,
+        file_len: u64,
+        file: &File,
+        options: &PipelineOptions,
+    ) -> Result<u64> {
+        let cipher = self.payload_cipher(file_key)?;
+        let input = self.payload_region(file_len);
+        pipeline::decrypt_at(&cipher, input, file, 0, options)
+    }
+
+    /// The chunks of a file of `file_len` bytes, for the workers to read.
+    fn payload_region(&self, file_len: u64) -> Input<'_, &File> {
+        let offset = payload_offset(&self.header);
+        Input::File {
+            file: &self.reader,
+            offset,
+            len: file_len.saturating_sub(offset),
+        }
     }
 }
 

@@ -193,6 +193,23 @@ impl ChunkCipher {
         Ok(())
     }
 
+    /// Encrypts `plaintext` (at most [`CHUNK_SIZE`] bytes) as chunk `index` into
+    /// `out[..plaintext.len() + TAG_LEN]`, leaving `plaintext` as it was.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLong`] when `index` reaches 2^38.
+    pub fn seal_from(&self, index: u64, plaintext: &[u8], out: &mut [u8]) -> Result<()> {
+        if index >= MAX_CHUNKS {
+            return Err(Error::MessageTooLong);
+        }
+        let len = plaintext.len();
+        debug_assert!(len <= CHUNK_SIZE && out.len() >= len + TAG_LEN);
+        let (text, rest) = out.split_at_mut(len);
+        let tag = self.aead.seal_into(self.nonce(index), plaintext, text);
+        rest[..TAG_LEN].copy_from_slice(&tag);
+        Ok(())
+    }
+
     /// Authenticates and decrypts chunk `index` (`ciphertext || tag`) in place, returning
     /// the plaintext length. On failure the buffer holds no plaintext, and not
     /// necessarily the ciphertext either (one backend zeroes it): a caller that may

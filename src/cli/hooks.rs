@@ -11,6 +11,8 @@
 pub mod point {
     /// After planning and the passphrase, before the first file is opened.
     pub const PLANNED: &str = "planned";
+    /// After a large input was mapped into memory, before any of it is read.
+    pub const MAPPED: &str = "mapped";
     /// After a file's input was read to its end, before its output is committed.
     pub const READ: &str = "read";
     /// After a file's output was written and synced, before it is read back and named.

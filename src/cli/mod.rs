@@ -14,6 +14,7 @@ mod interrupt;
 mod keygen;
 mod kms;
 mod man;
+mod mapped;
 mod output;
 mod passphrase;
 mod plan;

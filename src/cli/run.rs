@@ -20,6 +20,7 @@ use super::context::ContextFlags;
 use super::credentials::{Identities, Recipients};
 use super::error::{CliError, Kind};
 use super::hooks::{self, point};
+use super::mapped::MappedFile;
 use super::output::{
     cancel_flag, install_signal_handler, stdin_file, Finish, Output, ReadBack, Ready, Target,
 };
@@ -476,11 +477,8 @@ fn process(job: &Job, ctx: &Ctx<'_>, threads: usize) -> Result<Processed, CliErr
     let (bytes, output) = result?;
     // A regular file that was cut or extended while it was read would give an output
     // that matches neither version (tar: "file changed as we read it"): keep nothing.
-    if ctx.mode == Mode::Encrypt && size.is_some_and(|size| size != bytes) {
-        return Err(CliError::io(format!(
-            "the file changed while it was read ({} bytes when opened, {bytes} read); nothing was written",
-            size.unwrap_or_default()
-        )));
+    if let Some(size) = size.filter(|&size| ctx.mode == Mode::Encrypt && size != bytes) {
+        return Err(changed_while_read(size, bytes));
     }
     hooks::pause(point::READ);
     let deleting = ctx.delete_source && ctx.mode != Mode::Verify;
@@ -520,6 +518,39 @@ fn is_small(size: Option<u64>) -> bool {
     size.is_some_and(|s| s < SMALL_FILE)
 }
 
+fn changed_while_read(size: u64, read: u64) -> CliError {
+    CliError::io(format!(
+        "the file changed while it was read ({size} bytes when opened, {read} read); nothing was written"
+    ))
+}
+
+/// The length of a large regular file read from its start, which several workers can
+/// seal where it lies (mapped) instead of one reading thread copying it to them. With
+/// one worker, a reading thread beside it is faster; decryption reads a stream too, as
+/// it must copy the ciphertext before opening it anyway (docs/PERFORMANCE.md, "Reading
+/// the input").
+fn positional(input: &mut File, size: Option<u64>, threads: usize) -> Option<u64> {
+    let size = size.filter(|_| !is_small(size) && threads > 1)?;
+    (input.stream_position().ok()? == 0).then_some(size)
+}
+
+/// After a positional read: the file must still have the length it had when opened
+/// (bytes past it were not read; a cut one gave zeros or a short read).
+fn check_unchanged(input: &File, size: u64, cut: bool) -> Result<(), CliError> {
+    let now = input.metadata().map_or(0, |m| m.len());
+    if cut && now == size {
+        // A mapped page that failed to load, the file's length as it was: a read error.
+        let eio = io::Error::from_raw_os_error(libc::EIO);
+        return Err(CliError::io_while("reading", &eio));
+    }
+    if cut || now != size {
+        return Err(CliError::io(format!(
+            "the file changed while it was read ({size} bytes when opened, {now} now); nothing was written"
+        )));
+    }
+    Ok(())
+}
+
 fn encrypt_file(
     job: &Job,
     ctx: &Ctx<'_>,
@@ -533,7 +564,49 @@ fn encrypt_file(
         .expect("encrypt runs hold recipients");
     let mut output = Output::open(&job.target, ctx.mkdir)?;
     let encryptor = Encryptor::with_context(&recipients.list(), ctx.context.store.clone())?;
-    let bytes = if is_small(size) {
+    let region = positional(&mut input, size, options.threads);
+    let bytes = if let Some(size) = region {
+        let file_len = encryptor.file_len(size);
+        let temp = output.temp_file(Some(file_len));
+        let (bytes, cut) = match MappedFile::new(&input, size) {
+            Ok(mapped) => {
+                hooks::pause(point::MAPPED);
+                let mapped = Arc::new(mapped);
+                let mut options = options.clone();
+                let map = Arc::clone(&mapped);
+                // A batch that read a cut page (zeros) is never written.
+                options.release = Some(Arc::new(move |start, len| {
+                    map.release(start, len);
+                    match map.was_cut() {
+                        true => Err(io::Error::other("the file was cut while it was read")),
+                        false => Ok(()),
+                    }
+                }));
+                let plaintext = mapped.bytes();
+                let bytes = match temp {
+                    Some(file) => encryptor.encrypt_bytes_to_file(plaintext, file, &options),
+                    None => encryptor.encrypt_bytes(plaintext, output.writer(), &options),
+                };
+                (bytes, mapped.was_cut())
+            }
+            // Not mappable (some file systems): every worker reads its own batches.
+            Err(_) => match temp {
+                Some(file) => (
+                    encryptor.encrypt_file_to_file(&input, size, file, options),
+                    false,
+                ),
+                None => (
+                    encryptor.encrypt_file(&input, size, output.writer(), options),
+                    false,
+                ),
+            },
+        };
+        // A cut file fails the run whatever the pipeline said; it is the input's fault.
+        check_unchanged(&input, size, cut)?;
+        let bytes = bytes.map_err(|e| output_error(&job.target, e))?;
+        check_unchanged(&input, size, false)?;
+        bytes
+    } else if is_small(size) {
         let mut writer = encryptor
             .writer(output.writer())
             .map_err(|e| write_error(&job.target, e))?;

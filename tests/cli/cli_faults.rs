@@ -557,9 +557,12 @@ fn destination_directory_removed_mid_run_exits_1_naming_the_destination() {
 
 const RESIZED_LEN: usize = 128 * 1024 * 1024;
 
-/// Encrypts a large file while another thread changes its length once the encryption
-/// has started. Returns the run and the input's content before and after.
+/// Encrypts a large file with `threads` workers while another thread changes its length
+/// once the encryption has started: with one worker a reading thread reads it as a
+/// stream, with more it is mapped (a cut makes reads of the lost pages fault).
+/// Returns the run and the input's content before and after.
 fn encrypt_while_resizing(
+    threads: &str,
     resize: impl FnOnce(&Path) + Send + 'static,
 ) -> (Fx, Run, Vec<u8>, Vec<u8>) {
     let fx = Fx::new();
@@ -571,7 +574,7 @@ fn encrypt_while_resizing(
         wait_until("16 MiB are encrypted", || temp_file_len(&dir) >= 16 << 20);
         resize(&input);
     });
-    let r = fx.encrypt_args(["-q", "-T", "1", "input.bin"]);
+    let r = fx.encrypt_args(["-q", "-T", threads, "input.bin"]);
     watcher.join().unwrap();
     let after = fx.read("input.bin");
     (fx, r, before, after)
@@ -608,22 +611,84 @@ fn assert_whole_or_nothing(fx: &Fx, r: &Run, before: &[u8], after: &[u8]) {
     }
 }
 
+fn grow(path: &Path) {
+    let mut file = fs::OpenOptions::new().append(true).open(path).unwrap();
+    file.write_all(&data(1024 * 1024, 12)).unwrap();
+}
+
+fn shrink(path: &Path) {
+    let file = fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.set_len(1024 * 1024).unwrap();
+}
+
 #[test]
 fn an_input_that_grows_while_encrypted_gives_a_whole_output_or_an_error() {
-    let (fx, r, before, after) = encrypt_while_resizing(|path| {
-        let mut file = fs::OpenOptions::new().append(true).open(path).unwrap();
-        file.write_all(&data(1024 * 1024, 12)).unwrap();
-    });
-    assert_whole_or_nothing(&fx, &r, &before, &after);
+    for threads in ["1", "2"] {
+        let (fx, r, before, after) = encrypt_while_resizing(threads, grow);
+        assert_whole_or_nothing(&fx, &r, &before, &after);
+    }
 }
 
 #[test]
 fn an_input_that_shrinks_while_encrypted_gives_a_whole_output_or_an_error() {
-    let (fx, r, before, after) = encrypt_while_resizing(|path| {
-        let file = fs::OpenOptions::new().write(true).open(path).unwrap();
-        file.set_len(1024 * 1024).unwrap();
+    for threads in ["1", "2"] {
+        let (fx, r, before, after) = encrypt_while_resizing(threads, shrink);
+        assert_whole_or_nothing(&fx, &r, &before, &after);
+    }
+}
+
+/// A mapped input cut while it is read: the lost pages fault (SIGBUS), which must not
+/// kill coffer. Cut early and to nothing, so the reads of the lost pages are certain.
+#[test]
+fn a_mapped_input_cut_to_nothing_is_an_error_not_a_crash() {
+    let (fx, r, before, after) = encrypt_while_resizing("2", |path| {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
     });
+    assert_eq!(after.len(), 0);
     assert_whole_or_nothing(&fx, &r, &before, &after);
+    assert_eq!(r.code(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("changed while it was read"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A ciphertext that grows or shrinks while it is decrypted gives an error naming the
+/// input (or, if the change came after the last read, the whole plaintext), never a
+/// partial output.
+#[test]
+fn a_ciphertext_that_changes_size_while_decrypted_gives_the_plaintext_or_an_error() {
+    for change in [grow as fn(&Path), shrink] {
+        let fx = Fx::new();
+        let plain = data(RESIZED_LEN, 13);
+        fx.write("input.bin", &plain);
+        fx.encrypt_args(["-q", "input.bin"]).expect(0);
+        fs::remove_file(fx.p("input.bin")).unwrap();
+        let ciphertext = fx.p("input.bin.coffer");
+        let dir = fx.dir().to_owned();
+        let watcher = std::thread::spawn(move || {
+            wait_until("16 MiB are decrypted", || temp_file_len(&dir) >= 16 << 20);
+            change(&ciphertext);
+        });
+        let r = fx.decrypt(["-q", "-T", "2", "input.bin.coffer"]);
+        watcher.join().unwrap();
+        assert_no_panic(&r.stderr);
+        assert_no_temp_files(fx.dir());
+        if r.code() == 0 {
+            assert!(fx.read("input.bin") == plain, "exit 0 with other plaintext");
+        } else {
+            // 1: it changed while it was read; 4: what is there now does not authenticate.
+            assert!([1, 4].contains(&r.code()), "{}", r.stderr);
+            assert!(r.stderr.contains("input.bin.coffer"), "{}", r.stderr);
+            assert!(!fx.p("input.bin").exists(), "no partial output");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -664,7 +729,8 @@ fn a_running_coffer_has_core_dumps_off_and_is_not_dumpable() {
     let pid = child.id();
     let mut stdin = child.stdin.take().unwrap();
     // A full batch of input makes coffer derive its key and write: then it waits for more.
-    stdin.write_all(&data(2 * 1024 * 1024, 13)).unwrap();
+    let batch = coffer::internals::pipeline::BATCH_CHUNKS * coffer::internals::stream::CHUNK_SIZE;
+    stdin.write_all(&data(2 * batch, 13)).unwrap();
     let mut first = [0u8; 8];
     std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
     assert_eq!(&first, b"\x89coffer\n");

@@ -497,6 +497,46 @@ mod races {
         }
     }
 
+    // -- 0. an input cut while it is mapped -------------------------------------------
+
+    /// A large input is read through a memory map when several workers encrypt it. Cut
+    /// to nothing after it was mapped, every read of it faults (SIGBUS): coffer must say
+    /// that the file changed, keep nothing and not crash, with the input as it now is.
+    #[test]
+    fn an_input_cut_after_it_was_mapped_is_refused_without_a_crash() {
+        for output in [&["input.bin"][..], &["-c", "input.bin"][..]] {
+            let fx = Fx::new();
+            fx.write("pw", b"pw\n");
+            fx.write("input.bin", &vec![0x5a; 64 << 20]);
+            let mut args = vec!["-q", "-T", "2"];
+            args.extend_from_slice(output);
+            let paused = Paused::start(&fx, "mapped", &encrypt_argv(&args));
+            fs::OpenOptions::new()
+                .write(true)
+                .open(fx.p("input.bin"))
+                .unwrap()
+                .set_len(0)
+                .unwrap();
+            let r = paused.resume();
+            assert_eq!(r.code, Some(1), "{output:?}: {}", r.stderr);
+            assert!(
+                r.stderr.contains("changed while it was read"),
+                "{}",
+                r.stderr
+            );
+            assert!(r.stderr.contains("input.bin"), "{}", r.stderr);
+            assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+            assert!(!fx.p("input.bin.coffer").exists(), "no output is kept");
+            assert!(
+                fs::read_dir(fx.dir())
+                    .unwrap()
+                    .flatten()
+                    .all(|e| !e.file_name().to_string_lossy().starts_with(".coffer-tmp")),
+                "no temporary file is left"
+            );
+        }
+    }
+
     // -- 1. --delete-source deletes only the file it read -------------------------------
 
     #[test]

@@ -104,6 +104,205 @@ fn check_equivalence(size: usize) {
         stream_decrypt(&piped) == data,
         "size {size}: DecryptReader misread the pipeline's file"
     );
+    check_positional_inputs(&data, &streamed);
+}
+
+/// A file holding `bytes`, for the inputs read by position.
+fn file_with(bytes: &[u8]) -> std::fs::File {
+    use std::io::Seek;
+    let mut file = tempfile::tempfile().unwrap();
+    file.write_all(bytes).unwrap();
+    file.rewind().unwrap();
+    file
+}
+
+/// A handle on `file` read from its start (clones share their offset).
+fn from_start(file: &std::fs::File) -> std::fs::File {
+    use std::io::Seek;
+    let mut file = file.try_clone().unwrap();
+    file.rewind().unwrap();
+    file
+}
+
+fn read_all(mut file: &std::fs::File) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).unwrap();
+    bytes
+}
+
+/// Inputs that the workers read themselves (bytes in memory, as a mapped file is, and a
+/// file read with `pread`), into a stream and into a file, give the streaming adapters'
+/// bytes at every thread count.
+fn check_positional_inputs(data: &[u8], streamed: &[u8]) {
+    let size = data.len();
+    let plain_file = file_with(data);
+    let cipher_file = file_with(streamed);
+    for threads in THREADS {
+        let options = PipelineOptions::with_threads(threads);
+        let mut outputs = Vec::new();
+        let mut out = Vec::new();
+        encryptor().encrypt_bytes(data, &mut out, &options).unwrap();
+        outputs.push(("bytes", out));
+        let mut out = Vec::new();
+        encryptor()
+            .encrypt_file(&plain_file, size as u64, &mut out, &options)
+            .unwrap();
+        outputs.push(("file", out));
+        let out = tempfile::tempfile().unwrap();
+        encryptor()
+            .encrypt_bytes_to_file(data, &out, &options)
+            .unwrap();
+        outputs.push(("bytes to file", read_all(&out)));
+        let out = tempfile::tempfile().unwrap();
+        encryptor()
+            .encrypt_file_to_file(&plain_file, size as u64, &out, &options)
+            .unwrap();
+        outputs.push(("file to file", read_all(&out)));
+        for (how, bytes) in outputs {
+            assert!(
+                bytes == streamed,
+                "size {size}, {threads} threads: encrypting {how} wrote other bytes"
+            );
+        }
+
+        let file_len = streamed.len() as u64;
+        let decryptor = Decryptor::new(from_start(&cipher_file)).unwrap();
+        let key = decryptor
+            .unlock_with_file_key(FileKey::from_bytes(FILE_KEY))
+            .unwrap();
+        let mut out = Vec::new();
+        let len = decryptor
+            .decrypt_file(&key, file_len, &mut out, &options)
+            .unwrap();
+        assert_eq!(len, size as u64);
+        assert!(out == data, "size {size}, {threads} threads: decrypt_file");
+        let decryptor = Decryptor::new(from_start(&cipher_file)).unwrap();
+        let out = tempfile::tempfile().unwrap();
+        decryptor
+            .decrypt_file_to_file(&key, file_len, &out, &options)
+            .unwrap();
+        assert!(
+            read_all(&out) == data,
+            "size {size}, {threads} threads: decrypt_file_to_file"
+        );
+    }
+}
+
+/// Positional decryption refuses what the streaming reader refuses: a flipped bit in any
+/// batch, a file cut short, trailing bytes; and a file shorter than the length it was
+/// given (it changed while it was read) is an I/O error, not a truncated file.
+#[test]
+fn positional_decryption_refuses_what_the_stream_refuses() {
+    use coffer::internals::stream::{ENCRYPTED_CHUNK_SIZE, PREFIX_LEN};
+    let data = plaintext(2 * BATCH + 100, 5);
+    let good = stream_encrypt(&data);
+    let chunks_at = good.len() - coffer::internals::stream::chunks_len(data.len() as u64) as usize;
+    let decrypt_file = |bytes: &[u8], len: u64, threads: usize| {
+        let file = file_with(bytes);
+        let decryptor = Decryptor::new(file).unwrap();
+        let key = decryptor
+            .unlock_with_file_key(FileKey::from_bytes(FILE_KEY))
+            .unwrap();
+        let mut out = Vec::new();
+        decryptor
+            .decrypt_file(&key, len, &mut out, &PipelineOptions::with_threads(threads))
+            .map(|_| out)
+    };
+    assert!(chunks_at > PREFIX_LEN);
+    for threads in [1, 2, 3] {
+        for batch in 0..3 {
+            let mut bad = good.clone();
+            bad[chunks_at + batch * BATCH_CHUNKS * ENCRYPTED_CHUNK_SIZE + 7] ^= 0x10;
+            let err = decrypt_file(&bad, bad.len() as u64, threads).unwrap_err();
+            assert!(
+                matches!(err, Error::ChunkAuthentication { index } if index == (batch * BATCH_CHUNKS) as u64),
+                "batch {batch}, {threads} threads: {err:?}"
+            );
+        }
+        let cut = &good[..good.len() - 1];
+        let err = decrypt_file(cut, cut.len() as u64, threads).unwrap_err();
+        let streamed = Decryptor::new(cut).map(|d| {
+            let key = file_key(&d);
+            let mut out = Vec::new();
+            d.decrypt(&key, &mut out, &PipelineOptions::with_threads(threads))
+        });
+        let streamed = streamed.unwrap().unwrap_err();
+        assert_eq!(
+            format!("{err:?}"),
+            format!("{streamed:?}"),
+            "cut, {threads} threads"
+        );
+        let mut long = good.clone();
+        long.extend_from_slice(&[0; 40]);
+        let err = decrypt_file(&long, long.len() as u64, threads).unwrap_err();
+        assert!(matches!(err, Error::TrailingData { bytes: 40 }), "{err:?}");
+
+        // Told a longer length than the file has: it changed since it was opened.
+        let err = decrypt_file(&good, good.len() as u64 + 16400, threads).unwrap_err();
+        assert!(
+            matches!(&err, Error::Io(e) if e.to_string().contains("changed while it was read")),
+            "{threads} threads: {err:?}"
+        );
+    }
+}
+
+/// Encrypting a file shorter than the length given is an I/O error naming the change,
+/// never a file sealed over missing bytes.
+#[test]
+fn positional_encryption_of_a_file_that_shrank_is_an_error() {
+    let data = plaintext(2 * BATCH + 100, 6);
+    let file = file_with(&data);
+    for threads in [1, 2, 3] {
+        for claimed in [data.len() + 1, 3 * BATCH] {
+            let mut out = Vec::new();
+            let err = encryptor()
+                .encrypt_file(
+                    &file,
+                    claimed as u64,
+                    &mut out,
+                    &PipelineOptions::with_threads(threads),
+                )
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::Io(e) if e.to_string().contains("changed while it was read")),
+                "{threads} threads, {claimed}: {err:?}"
+            );
+        }
+    }
+}
+
+/// The release callback (a mapped input letting its pages go) is told every byte of a
+/// bytes input exactly once, and only after the batch holding it was sealed.
+#[test]
+fn every_byte_of_a_bytes_input_is_released_once() {
+    use std::sync::Mutex;
+    for len in [0, 1, BATCH, 3 * BATCH + 5] {
+        let data = plaintext(len, 8);
+        for threads in [1, 2, 4] {
+            let released = Arc::new(Mutex::new(Vec::new()));
+            let mut options = PipelineOptions::with_threads(threads);
+            let log = Arc::clone(&released);
+            options.release = Some(Arc::new(move |start, n| {
+                log.lock().unwrap().push((start, n));
+                Ok(())
+            }));
+            let mut out = Vec::new();
+            encryptor()
+                .encrypt_bytes(&data, &mut out, &options)
+                .unwrap();
+            let mut ranges = released.lock().unwrap().clone();
+            ranges.sort_unstable();
+            let mut next = 0u64;
+            for (start, n) in ranges {
+                assert_eq!(
+                    start, next,
+                    "{len} bytes, {threads} threads: a gap or an overlap"
+                );
+                next += n as u64;
+            }
+            assert_eq!(next, len as u64, "{len} bytes, {threads} threads");
+        }
+    }
 }
 
 #[test]
@@ -128,7 +327,7 @@ fn pipeline_and_streams_agree_at_exactly_two_batches() {
 
 #[test]
 fn pipeline_and_streams_agree_past_three_batches() {
-    check_equivalence(3 * 1024 * 1024 + 5);
+    check_equivalence(3 * BATCH + 5);
 }
 
 #[test]
@@ -301,7 +500,7 @@ fn a_cancelled_pipeline_stops_with_interrupted_before_writing() {
                 PAYLOAD_SALT,
             )
             .0,
-            &data[..],
+            coffer::internals::pipeline::Input::Stream(&data[..]),
             &mut out,
             &options,
         )
@@ -330,6 +529,7 @@ fn cancelling_mid_run_leaves_only_whole_authenticated_batches() {
             cancel: Some(flag),
             // Cancel as soon as the first batch has been written.
             progress: Some(Arc::new(move |_| trigger.store(true, Ordering::Relaxed))),
+            ..Default::default()
         };
         let decryptor = Decryptor::new(&file[..]).unwrap();
         let key = file_key(&decryptor);
@@ -421,6 +621,43 @@ fn positional_decryption_of_a_tampered_batch_fails_and_writes_only_true_plaintex
                 (k != 1 && piece == truth) || hole,
                 "{threads} threads: batch {k} holds bytes that are not its plaintext"
             );
+        }
+    }
+}
+
+/// A batch its release callback refuses (a mapped file found cut) is not written, nor is
+/// anything after it: the stream ends with the batches before it, whole, and the error.
+#[test]
+fn a_batch_refused_on_release_is_never_written() {
+    let data = plaintext(4 * BATCH + 10, 9);
+    let streamed = stream_encrypt(&data);
+    let header = streamed.len() - coffer::internals::stream::chunks_len(data.len() as u64) as usize;
+    let batch_bytes = BATCH_CHUNKS * coffer::internals::stream::ENCRYPTED_CHUNK_SIZE;
+    for threads in [1, 2, 4] {
+        for refused in [0, 2, 4] {
+            let mut options = PipelineOptions::with_threads(threads);
+            options.release = Some(Arc::new(move |start, _| {
+                if start == (refused * BATCH) as u64 {
+                    Err(io::Error::other("refused"))
+                } else {
+                    Ok(())
+                }
+            }));
+            let mut out = Vec::new();
+            let err = encryptor()
+                .encrypt_bytes(&data, &mut out, &options)
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::Io(e) if e.to_string() == "refused"),
+                "{err:?}"
+            );
+            // Header and prefix, then whole batches before the refused one, in order.
+            assert!(
+                out.len() <= header + refused * batch_bytes,
+                "{threads} threads, batch {refused}"
+            );
+            assert_eq!((out.len() - header) % batch_bytes, 0);
+            assert!(out[..] == streamed[..out.len()]);
         }
     }
 }

@@ -44,7 +44,7 @@ fn decrypt(key: &[u8], context: &[u8], payload: &[u8], reader: Reader) -> (Vec<u
             .is_ok(),
         Reader::Pipeline(threads) => coffer::internals::pipeline::decrypt(
             &cipher,
-            chunks,
+            coffer::internals::pipeline::Input::Stream(chunks),
             &mut released,
             &PipelineOptions::with_threads(threads),
         )
