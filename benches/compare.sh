@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of the coffer release binary against age (X25519 recipient mode),
-# rage (recipient mode) and gpg (symmetric, no compression). Prints one markdown table of
-# medians plus a description of the machine.
+# rage (recipient mode) and gpg (symmetric, no compression). coffer runs in the same mode
+# as age (`--recipient` with an X25519 key from `coffer keygen --classic`), except for the
+# KDF figure. Prints one markdown table of medians plus a description of the machine.
 #
 # usage:  bash benches/compare.sh
 # env:    N=3            timed runs per figure (medians; 1 untimed warm-up before each)
@@ -240,8 +241,16 @@ roundtrip() {
 timed base.true 0 "true" "" "$N"   # the harness's own peak-RSS floor (bash)
 
 FLOOR="--kdf-memory 19 --kdf-passes 2 --kdf-lanes 1"
-CE="$CO encrypt -q --passphrase-file $PASS $FLOOR"      # throughput: KDF at its 19 MiB / 2 pass floor
-CD="$CO decrypt -q --passphrase-file $PASS"
+# Throughput, file copy and memory: coffer to an X25519 recipient, the mode age and rage
+# run in (no KDF). The passphrase at the KDF floor is for figure 6.
+if [ -n "$CO" ]; then
+    [ -s "$K/coffer.key" ] || "$CO" keygen --classic -o "$K/coffer.key" > /dev/null
+    COPUB=$("$CO" keygen -y "$K/coffer.key")
+fi
+CE="$CO encrypt -q --recipient ${COPUB:-}"
+CD="$CO decrypt -q -i $K/coffer.key"
+CEP="$CO encrypt -q --passphrase-file $PASS $FLOOR"
+CDP="$CO decrypt -q --passphrase-file $PASS"
 GPG="gpg --homedir $GPGHOME --batch --yes --quiet --no-symkey-cache --pinentry-mode loopback --passphrase-file $PASS"
 GPGE="$GPG --symmetric --cipher-algo AES256 --compress-algo none"
 EMPTY_N=$((N + 2))
@@ -437,10 +446,10 @@ print(dflt("kdf-memory"), dflt("kdf-passes"), dflt("kdf-lanes"))') || true
     meta kdf_params "$KM $KT $KL"; meta kdf_source "$src"
     say "figure 6: KDF: Argon2id m=$KM MiB t=$KT p=$KL ($src), N=$EMPTY_N"
     $CO encrypt -q -c --passphrase-file "$PASS" $KDF_FLAGS "$EMPTY" > "$O/kdf.ct"
-    [ -z "$($CD -c "$O/kdf.ct")" ] || die "coffer empty-file round trip failed"
+    [ -z "$($CDP -c "$O/kdf.ct")" ] || die "coffer empty-file round trip failed"
     rm -f "$O/kdf.ct"
     timed kdf.coffer.default 0 "$CO encrypt -q -c --passphrase-file $PASS $KDF_FLAGS $EMPTY > /dev/null" "" "$EMPTY_N"
-    timed kdf.coffer.floor 0 "$CE -c $EMPTY > /dev/null" "" "$EMPTY_N"
+    timed kdf.coffer.floor 0 "$CEP -c $EMPTY > /dev/null" "" "$EMPTY_N"
     timed kdf.argon2.default 0 "printf pw | argon2 coffer-bench-salt -id -k $((KM * 1024)) -t $KT -p $KL -l 32 -r > /dev/null" "" "$EMPTY_N"
     timed kdf.argon2.floor 0 "printf pw | argon2 coffer-bench-salt -id -k $((19 * 1024)) -t 2 -p 1 -l 32 -r > /dev/null" "" "$EMPTY_N"
 fi

@@ -152,6 +152,9 @@ def main():
     if dd:
         row("2", "`dd bs=1M` %s file -> new file" % big, dd)
     for x, op, opname in ((fc, "enc", "encrypt"), (fd, "dec", "decrypt")):
+        if x and dd:
+            row("2", "**coffer %s / dd bs=1M file-to-file throughput**" % opname,
+                note="**%s x**" % f(ratio(x, dd), 2))
         if x and cat:
             e0 = t("coffer.empty." + op)
             net = (wall(cat) / (wall(x) - wall(e0))) if e0 and wall(x) > wall(e0) else None

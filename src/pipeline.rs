@@ -8,10 +8,10 @@
 //! with one positional read (`pread`).
 //!
 //! Batches come from a fixed pool and go back to it after writing, so memory is bounded
-//! (about `2 * threads + 2` MiB) whatever the input size. Every chunk is authenticated
-//! before its batch reaches the writer, and the writer stops at the first failed batch, so
-//! nothing unauthenticated or out of order is ever written. Inputs that fit in one batch
-//! are processed on the calling thread without starting any thread.
+//! (`2 * threads + 2` batches of 2 MiB) whatever the input size. Every chunk is
+//! authenticated before its batch reaches the writer, and the writer stops at the first
+//! failed batch, so nothing unauthenticated or out of order is ever written. Inputs that
+//! fit in one batch are processed on the calling thread without starting any thread.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -27,7 +27,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::error::{Error, Result};
 use crate::stream::{ChunkCipher, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, MAX_CHUNKS, TAG_LEN};
 
-/// Chunks per batch: 1 MiB of plaintext, the unit of work handed to a thread.
+/// Chunks per batch: 2 MiB of plaintext, the unit of work handed to a thread.
 pub const BATCH_CHUNKS: usize = 128;
 const BATCH_BYTES: usize = BATCH_CHUNKS * ENCRYPTED_CHUNK_SIZE;
 /// Chunks of plaintext a worker reads from a file at a time before sealing them out of
@@ -72,7 +72,7 @@ impl PipelineOptions {
 
     /// The thread count worth using for `-T requested` (0: one per core) on an input of
     /// `input_len` bytes (when known): at most twice the cores, and no more than the
-    /// input has batches, since each thread holds two batches (2 MiB) whatever the input.
+    /// input has batches, since each thread holds two batches (4 MiB) whatever the input.
     pub fn clamp_threads(requested: usize, input_len: Option<u64>) -> usize {
         let cores = thread::available_parallelism().map_or(1, |n| n.get());
         let requested = match requested {
@@ -140,6 +140,12 @@ pub enum Input<'a, R> {
         /// How many bytes.
         len: u64,
     },
+}
+
+/// The input as the pipeline handles it: read in order by one thread, or by position.
+enum Source<'a, R> {
+    Stream(R),
+    Positional(Positional<'a>),
 }
 
 /// An input whose every byte can be read by any thread, at any time.
@@ -222,6 +228,22 @@ impl Batch {
         };
         self.is_last = self.input_len < direction.batch_input();
         Ok(())
+    }
+
+    /// Starts the batch: reads it from a stream (in order, on the calling thread), or gives
+    /// it its share of a positional input, which the worker that processes it reads.
+    fn start<R: Read>(
+        &mut self,
+        source: &mut Source<'_, R>,
+        direction: Direction,
+    ) -> io::Result<()> {
+        match source {
+            Source::Stream(reader) => self.fill(reader, direction),
+            Source::Positional(input) => {
+                self.plan(*input, direction);
+                Ok(())
+            }
+        }
     }
 
     /// Where this batch's input starts in a positional input.
@@ -604,18 +626,20 @@ fn run<R: Read + Send, W: Write + ?Sized>(
         Output::Stream(writer) => (Some(writer), None),
         Output::At { file, offset } => (None, Some((file, offset))),
     };
-    let (mut input, positional) = match input {
-        Input::Stream(reader) => (Some(reader), None),
-        Input::Bytes(bytes) => (None, Some(Positional::Bytes(bytes))),
-        Input::File { file, offset, len } => (None, Some(Positional::File { file, offset, len })),
+    let mut source = match input {
+        Input::Stream(reader) => Source::Stream(reader),
+        Input::Bytes(bytes) => Source::Positional(Positional::Bytes(bytes)),
+        Input::File { file, offset, len } => {
+            Source::Positional(Positional::File { file, offset, len })
+        }
+    };
+    let positional = match source {
+        Source::Positional(input) => Some(input),
+        Source::Stream(_) => None,
     };
     // The first batch decides: an input that ends within it never starts a thread.
     let mut first = Batch::new();
-    match (&mut input, positional) {
-        (Some(reader), _) => first.fill(reader, direction)?,
-        (None, Some(source)) => first.plan(source, direction),
-        (None, None) => unreachable!("an input is a stream or positional"),
-    }
+    first.start(&mut source, direction)?;
     if first.is_last {
         let job = Job {
             cipher,
@@ -659,16 +683,7 @@ fn run<R: Read + Send, W: Write + ?Sized>(
         drop(done_tx);
         let stop_ref = &stop;
         scope.spawn(move || {
-            // A positional input is read by the workers: here each batch only gets its
-            // place. A stream is read here, in order.
-            let fill = |batch: &mut Batch| match (&mut input, positional) {
-                (Some(reader), _) => batch.fill(reader, direction),
-                (None, Some(source)) => {
-                    batch.plan(source, direction);
-                    Ok(())
-                }
-                (None, None) => unreachable!("an input is a stream or positional"),
-            };
+            let fill = |batch: &mut Batch| batch.start(&mut source, direction);
             dispatch(fill, first, &free_rx, &work_tx, options, stop_ref)
         });
         let result = writer(cipher, stream, direction, &done_rx, &free_tx, options);

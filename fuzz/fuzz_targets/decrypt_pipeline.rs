@@ -4,7 +4,7 @@
 //!
 //! Input: mode (1). Mode even: key (32) || threads (1) || file (seeded with the test
 //! vectors and their keys). Mode odd: an arbitrary `Built` case, a valid file of up to
-//! about 2.5 MiB (so several 1 MiB batches and real worker threads) with damage.
+//! about 5 MiB (so several 2 MiB batches and real worker threads) with damage.
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
@@ -70,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let plain = plaintext(
-        case.plaintext_len as usize % (5 << 19),
+        case.plaintext_len as usize % (5 << 20),
         case.plaintext_len as u8,
     );
     let (original, chunks_offset) = encrypt(&plain);
