@@ -439,6 +439,18 @@ impl<W: Write> Write for WipedBufWriter<W> {
         Ok(data.len())
     }
 
+    /// Large vectored writes (the pipeline's decrypted batches, 128 chunks each) go to
+    /// the file as they are, with no copy into the buffer.
+    fn write_vectored(&mut self, data: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let len: usize = data.iter().map(|slice| slice.len()).sum();
+        if len < WRITE_BUFFER {
+            let first = data.iter().find(|slice| !slice.is_empty());
+            return self.write(first.map_or(&[][..], |slice| slice));
+        }
+        self.flush_buf()?;
+        self.inner.write_vectored(data)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.flush_buf()?;
         self.inner.flush()

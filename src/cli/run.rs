@@ -525,10 +525,10 @@ fn changed_while_read(size: u64, read: u64) -> CliError {
 }
 
 /// The length of a large regular file read from its start, which several workers can
-/// seal where it lies (mapped) instead of one reading thread copying it to them. With
-/// one worker, a reading thread beside it is faster; decryption reads a stream too, as
-/// it must copy the ciphertext before opening it anyway (docs/PERFORMANCE.md, "Reading
-/// the input").
+/// read themselves, each its own batches (encryption seals them where they lie, mapped;
+/// decryption copies them with `pread`, and opens the copy), instead of one reading
+/// thread copying it all. With one worker, a reading thread beside it is faster
+/// (docs/PERFORMANCE.md, "Reading the input").
 fn positional(input: &mut File, size: Option<u64>, threads: usize) -> Option<u64> {
     let size = size.filter(|_| !is_small(size) && threads > 1)?;
     (input.stream_position().ok()? == 0).then_some(size)
@@ -634,7 +634,7 @@ fn encrypt_file(
 fn decrypt_file(
     job: &Job,
     ctx: &Ctx<'_>,
-    input: File,
+    mut input: File,
     size: Option<u64>,
     options: &PipelineOptions,
 ) -> Result<(u64, Output), CliError> {
@@ -642,11 +642,22 @@ fn decrypt_file(
         .identities
         .as_ref()
         .expect("decrypt runs hold identities");
+    // A second handle on the input, to see its length after it was read by position.
+    let region = positional(&mut input, size, options.threads)
+        .and_then(|size| Some((size, input.try_clone().ok()?)));
     let decryptor = Decryptor::new(input)?;
     ctx.context.check.check(decryptor.context())?;
     let file_key = identities.unlock(&decryptor)?;
     let mut output = Output::open(&job.target, ctx.mkdir)?;
-    let bytes = if is_small(size) {
+    let bytes = if let Some((size, input)) = region {
+        let plaintext_len = decryptor.plaintext_len(size).ok();
+        match output.temp_file(plaintext_len) {
+            Some(file) => decryptor.decrypt_file_to_file(&file_key, size, file, options),
+            None => decryptor.decrypt_file(&file_key, size, output.writer(), options),
+        }
+        .map_err(|e| output_error(&job.target, e))
+        .and_then(|bytes| check_unchanged(&input, size, false).map(|()| bytes))?
+    } else if is_small(size) {
         let mut reader = decryptor.into_reader(&file_key)?;
         copy(&mut reader, output.writer()).map_err(|e| match e {
             CopyError::Read(e) => output_error(&job.target, coffer::Error::from_io(e)),
