@@ -30,6 +30,11 @@ use crate::stream::{ChunkCipher, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, MAX_CHUNKS, T
 /// Chunks per batch: 2 MiB of plaintext, the unit of work handed to a thread.
 pub const BATCH_CHUNKS: usize = 128;
 const BATCH_BYTES: usize = BATCH_CHUNKS * ENCRYPTED_CHUNK_SIZE;
+/// The largest single positional write. Measured on ext4 (Linux 6.18): two workers each
+/// writing whole 2 MiB batches, 2 MiB-aligned, into a new file took 4-8 times as long as
+/// with 1 MiB writes (the kernel's time went to copying into the page cache and spinning
+/// on the inode lock); 1 MiB pieces keep the speed of 1 MiB batches.
+const WRITE_PIECE: usize = 1 << 20;
 /// Chunks of plaintext a worker reads from a file at a time before sealing them out of
 /// the staging buffer: 1 MiB, which stays in cache between the two.
 const STAGING_CHUNKS: usize = 64;
@@ -459,10 +464,18 @@ impl Batch {
                     len += tail;
                 }
                 let at = offset + self.seq * (BATCH_CHUNKS * CHUNK_SIZE) as u64;
-                file.write_all_at(&self.buf[..len], at)
+                write_at_in_pieces(file, &self.buf[..len], at)
             }
         }
     }
+}
+
+/// Writes `buf` at `at` in pieces of [`WRITE_PIECE`] bytes.
+fn write_at_in_pieces(file: &File, buf: &[u8], at: u64) -> io::Result<()> {
+    for (k, piece) in buf.chunks(WRITE_PIECE).enumerate() {
+        file.write_all_at(piece, at + (k * WRITE_PIECE) as u64)?;
+    }
+    Ok(())
 }
 
 /// `pread` of exactly `buf.len()` bytes; a file that ends first changed since its length
