@@ -551,6 +551,46 @@ fn check_unchanged(input: &File, size: u64, cut: bool) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Encrypts the first `size` bytes of a large regular file, which the workers read
+/// themselves: mapped, or with `pread` where it cannot be mapped. The outer error is the
+/// input's (it changed, or could not be read); the inner one the pipeline's.
+fn encrypt_positional(
+    encryptor: Encryptor,
+    input: &File,
+    size: u64,
+    output: &mut Output,
+    options: &PipelineOptions,
+) -> Result<coffer::Result<u64>, CliError> {
+    let temp = output.temp_file(Some(encryptor.file_len(size)));
+    let Ok(mapped) = MappedFile::new(input, size) else {
+        let bytes = match temp {
+            Some(file) => encryptor.encrypt_file_to_file(input, size, file, options),
+            None => encryptor.encrypt_file(input, size, output.writer(), options),
+        };
+        check_unchanged(input, size, false)?;
+        return Ok(bytes);
+    };
+    hooks::pause(point::MAPPED);
+    let mapped = Arc::new(mapped);
+    let mut options = options.clone();
+    let map = Arc::clone(&mapped);
+    // A batch that read a cut page (zeros) is never written.
+    options.release = Some(Arc::new(move |start, len| {
+        map.release(start, len);
+        match map.was_cut() {
+            true => Err(io::Error::other("the file was cut while it was read")),
+            false => Ok(()),
+        }
+    }));
+    let bytes = match temp {
+        Some(file) => encryptor.encrypt_bytes_to_file(mapped.bytes(), file, &options),
+        None => encryptor.encrypt_bytes(mapped.bytes(), output.writer(), &options),
+    };
+    // A cut file fails the run whatever the pipeline said: it is the input's fault.
+    check_unchanged(input, size, mapped.was_cut())?;
+    Ok(bytes)
+}
+
 fn encrypt_file(
     job: &Job,
     ctx: &Ctx<'_>,
@@ -564,48 +604,9 @@ fn encrypt_file(
         .expect("encrypt runs hold recipients");
     let mut output = Output::open(&job.target, ctx.mkdir)?;
     let encryptor = Encryptor::with_context(&recipients.list(), ctx.context.store.clone())?;
-    let region = positional(&mut input, size, options.threads);
-    let bytes = if let Some(size) = region {
-        let file_len = encryptor.file_len(size);
-        let temp = output.temp_file(Some(file_len));
-        let (bytes, cut) = match MappedFile::new(&input, size) {
-            Ok(mapped) => {
-                hooks::pause(point::MAPPED);
-                let mapped = Arc::new(mapped);
-                let mut options = options.clone();
-                let map = Arc::clone(&mapped);
-                // A batch that read a cut page (zeros) is never written.
-                options.release = Some(Arc::new(move |start, len| {
-                    map.release(start, len);
-                    match map.was_cut() {
-                        true => Err(io::Error::other("the file was cut while it was read")),
-                        false => Ok(()),
-                    }
-                }));
-                let plaintext = mapped.bytes();
-                let bytes = match temp {
-                    Some(file) => encryptor.encrypt_bytes_to_file(plaintext, file, &options),
-                    None => encryptor.encrypt_bytes(plaintext, output.writer(), &options),
-                };
-                (bytes, mapped.was_cut())
-            }
-            // Not mappable (some file systems): every worker reads its own batches.
-            Err(_) => match temp {
-                Some(file) => (
-                    encryptor.encrypt_file_to_file(&input, size, file, options),
-                    false,
-                ),
-                None => (
-                    encryptor.encrypt_file(&input, size, output.writer(), options),
-                    false,
-                ),
-            },
-        };
-        // A cut file fails the run whatever the pipeline said; it is the input's fault.
-        check_unchanged(&input, size, cut)?;
-        let bytes = bytes.map_err(|e| output_error(&job.target, e))?;
-        check_unchanged(&input, size, false)?;
-        bytes
+    let bytes = if let Some(size) = positional(&mut input, size, options.threads) {
+        let bytes = encrypt_positional(encryptor, &input, size, &mut output, options)?;
+        bytes.map_err(|e| output_error(&job.target, e))?
     } else if is_small(size) {
         let mut writer = encryptor
             .writer(output.writer())
