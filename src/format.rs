@@ -274,6 +274,19 @@ fn parse_slots(mut bytes: &[u8], count: usize) -> Result<Vec<RawSlot>> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_slot_count_of_zero_or_over_64_is_refused_as_such() {
+        for count in [0u8, 65, 255] {
+            let mut raw = sample().as_bytes().to_vec();
+            raw[12] = count;
+            let err = Header::read_from(&mut &raw[..]).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidHeader("slot count must be 1 to 64")),
+                "{count} slots: {err:?}"
+            );
+        }
+    }
+
     fn sample() -> Header {
         let slots = vec![
             RawSlot {

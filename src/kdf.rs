@@ -272,6 +272,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn check_runnable_refuses_each_unrunnable_parameter_alone() {
+        let ok = KdfParams {
+            memory_kib: 32,
+            passes: 1,
+            lanes: 4,
+        };
+        ok.check_runnable().unwrap();
+        for bad in [
+            KdfParams { passes: 0, ..ok },
+            KdfParams { lanes: 0, ..ok },
+            // Argon2 needs 8 KiB per lane: 31 KiB is too little for 4 lanes.
+            KdfParams {
+                memory_kib: 31,
+                ..ok
+            },
+        ] {
+            assert!(
+                matches!(bad.check_runnable(), Err(Error::InvalidHeader(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn default_parameters_pass_floor_and_limits() {
         KdfParams::default()
             .check_floor(&Limits::default())

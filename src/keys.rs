@@ -205,6 +205,12 @@ pub(crate) fn hkdf_expand_sha512(prk: &[u8], info: &[&[u8]], okm: &mut [u8]) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_passphrase_is_empty_only_without_bytes() {
+        assert!(Passphrase::new(Vec::new()).is_empty());
+        assert!(!Passphrase::new(b"x".to_vec()).is_empty());
+    }
+
     /// RFC 5869 has no SHA-512 case; check Expand against the `hkdf` crate where it
     /// agrees to run (a 64-byte PRK).
     #[test]

@@ -716,6 +716,26 @@ impl<R: Read + Seek> Seek for SeekableReader<R> {
 mod tests {
     use super::*;
 
+    /// `flush` reaches the writer underneath (the CLI flushes its output buffer this way).
+    #[test]
+    fn flushing_the_encrypt_writer_flushes_its_inner_writer() {
+        struct Flushes(usize);
+        impl Write for Flushes {
+            fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+                Ok(data.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                self.0 += 1;
+                Ok(())
+            }
+        }
+        let (c, prefix) = cipher();
+        let mut w = EncryptWriter::new(Flushes(0), c, &prefix).unwrap();
+        w.write_all(b"abc").unwrap();
+        w.flush().unwrap();
+        assert_eq!(w.inner.0, 1);
+    }
+
     fn cipher() -> (ChunkCipher, PayloadPrefix) {
         ChunkCipher::with_salt(&FileKey::from_bytes([9; 32]), [4; SALT_LEN])
     }

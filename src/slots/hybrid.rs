@@ -265,6 +265,13 @@ impl fmt::Debug for HybridIdentity {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_decoded_slot_shows_its_ciphertext() {
+        let body: Vec<u8> = (0..BODY_LEN).map(|i| (i * 7) as u8).collect();
+        let slot = HybridSlot::decode(&body).unwrap();
+        assert_eq!(&slot.ciphertext()[..], &body[..CIPHERTEXT_LEN]);
+    }
+
     fn binding(nonce: &HeaderNonce) -> FileBinding<'_> {
         FileBinding::without_context(nonce)
     }

@@ -583,6 +583,15 @@ impl Identity for KmsIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slot_shows_the_blob_it_was_made_with() {
+        let blob: Vec<u8> = (0..200).map(|i| i as u8).collect();
+        let arn = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let slot = KmsSlot::new(arn.to_string(), blob.clone()).unwrap();
+        assert_eq!(slot.ciphertext_blob(), &blob[..]);
+        assert_eq!(slot.key_arn(), arn);
+    }
     use crate::keys::HeaderNonce;
 
     const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
