@@ -308,6 +308,13 @@ impl<'a> BlockReader<'a> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_key_may_be_exactly_256_bytes_long() {
+        let mut context = Context::default();
+        context.insert("k".repeat(MAX_KEY_LEN), "v").unwrap();
+        assert!(context.insert("k".repeat(MAX_KEY_LEN + 1), "v").is_err());
+    }
+
     fn context(pairs: &[(&str, &str)]) -> Context {
         Context::from_pairs(pairs.iter().copied()).unwrap()
     }

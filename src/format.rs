@@ -275,6 +275,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_magic_alone_is_a_truncated_file() {
+        let raw = sample().as_bytes()[..MAGIC.len()].to_vec();
+        let err = Header::read_from(&mut &raw[..]).unwrap_err();
+        assert!(
+            matches!(err, Error::Truncated { at_chunk: None }),
+            "{err:?}"
+        );
+        assert!(!sample().is_empty());
+    }
+
+    #[test]
     fn a_slot_count_of_zero_or_over_64_is_refused_as_such() {
         for count in [0u8, 65, 255] {
             let mut raw = sample().as_bytes().to_vec();

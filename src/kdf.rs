@@ -272,6 +272,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn memory_is_shown_in_mib() {
+        assert_eq!(KdfParams::new(64, 2, 1).memory_mib(), 64);
+        assert_eq!(KdfParams::new(19, 2, 1).memory_kib, 19 * 1024);
+    }
+
+    #[test]
     fn check_runnable_refuses_each_unrunnable_parameter_alone() {
         let ok = KdfParams {
             memory_kib: 32,

@@ -585,6 +585,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_a_kms_key_arn_has_an_account() {
+        let blob = vec![7; 64];
+        let slot = |arn: &str| KmsSlot::new(arn.to_string(), blob.clone()).unwrap();
+        let key = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        assert_eq!(slot(key).account(), Some("111122223333"));
+        assert_eq!(
+            slot("arn:aws:kms:eu-west-1:111122223333:alias/backup").account(),
+            None
+        );
+        assert_eq!(
+            slot("arn:aws:s3:eu-west-1:111122223333:key/x").account(),
+            None
+        );
+        assert_eq!(slot("arn:aws:kms:eu-west-1::key/x").account(), None);
+    }
+
+    #[test]
+    fn an_arn_must_be_1_to_512_bytes() {
+        let blob = vec![7; 64];
+        for bad in [
+            String::new(),
+            format!("arn:aws:kms:r:1:key/{}", "a".repeat(500)),
+        ] {
+            let err = KmsSlot::new(bad, blob.clone()).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidHeader("KMS slot key ARN length is not 1 to 512 bytes")
+                ),
+                "{err:?}"
+            );
+        }
+        KmsSlot::new(format!("arn:aws:kms:r:1:key/{}", "a".repeat(492)), blob).unwrap();
+    }
+
+    #[test]
     fn a_slot_shows_the_blob_it_was_made_with() {
         let blob: Vec<u8> = (0..200).map(|i| i as u8).collect();
         let arn = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";

@@ -274,6 +274,17 @@ impl Identity for PassphraseIdentity {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_identity_keeps_the_limits_it_was_given() {
+        let limits = Limits {
+            max_memory_mib: 77,
+            max_work_mib_passes: 1234,
+        };
+        let identity = PassphraseIdentity::new(Passphrase::new(b"pw".to_vec()), limits);
+        assert_eq!(identity.limits().max_memory_mib, 77);
+        assert_eq!(identity.limits().max_work_mib_passes, 1234);
+    }
+
     fn tiny() -> KdfParams {
         KdfParams::new(19, 2, 1)
     }

@@ -352,6 +352,30 @@ pub fn parse_recipients_file(text: &str) -> Result<Vec<AnyRecipient>> {
 mod tests {
     use super::*;
 
+    /// A parsed identity opens what its recipient sealed, whichever the type.
+    #[test]
+    fn a_parsed_identity_opens_its_recipients_slot() {
+        let nonce: crate::keys::HeaderNonce = [3; 32];
+        let file_key = FileKey::from_bytes([5; 32]);
+        let lines = [
+            X25519Identity::generate().to_line(),
+            HybridIdentity::generate().to_line(),
+        ];
+        for line in lines {
+            let identity = AnyIdentity::parse(&line).unwrap();
+            let raw = identity
+                .recipient()
+                .seal(&file_key, FileBinding::without_context(&nonce))
+                .unwrap();
+            let slot = Slot::decode(&raw).unwrap();
+            let opened = identity
+                .open(&slot, FileBinding::without_context(&nonce))
+                .unwrap()
+                .expect("its own slot");
+            assert_eq!(opened.expose(), file_key.expose());
+        }
+    }
+
     #[test]
     fn the_unlimited_checksum_is_bech32s() {
         Bech32Unlimited::sanity_check();

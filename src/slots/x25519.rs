@@ -264,6 +264,13 @@ impl fmt::Debug for X25519Identity {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_decoded_slot_shows_its_ephemeral_share() {
+        let body: Vec<u8> = (0..BODY_LEN).map(|i| (i * 3 + 1) as u8).collect();
+        let slot = X25519Slot::decode(&body).unwrap();
+        assert_eq!(&slot.ephemeral_share()[..], &body[..KEY_LEN]);
+    }
+
     fn binding(nonce: &HeaderNonce) -> FileBinding<'_> {
         FileBinding::without_context(nonce)
     }
