@@ -283,6 +283,15 @@ mod tests {
             "{err:?}"
         );
         assert!(!sample().is_empty());
+        // Cut inside the fixed part, after the version byte.
+        for cut in 10..FIXED_LEN {
+            let raw = sample().as_bytes()[..cut].to_vec();
+            let err = Header::read_from(&mut &raw[..]).unwrap_err();
+            assert!(
+                matches!(err, Error::Truncated { at_chunk: None }),
+                "{cut}: {err:?}"
+            );
+        }
     }
 
     #[test]

@@ -235,7 +235,17 @@ mod tests {
             !text.contains("hunter2") && !text.contains("65, 65"),
             "{text}"
         );
-        assert!(text.contains("REDACTED"));
+        for each in [format!("{pass:?}"), format!("{key:?}")] {
+            assert!(each.contains("REDACTED"), "{each}");
+        }
+    }
+
+    #[test]
+    fn passphrases_compare_by_content() {
+        let a = Passphrase::new(b"correct horse".to_vec());
+        assert!(a.ct_eq(&Passphrase::new(b"correct horse".to_vec())));
+        assert!(!a.ct_eq(&Passphrase::new(b"correct horsE".to_vec())));
+        assert!(!a.ct_eq(&Passphrase::new(b"correct hors".to_vec())));
     }
 
     #[test]

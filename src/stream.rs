@@ -716,6 +716,32 @@ impl<R: Read + Seek> Seek for SeekableReader<R> {
 mod tests {
     use super::*;
 
+    /// A read interrupted by a signal is retried, not taken for an error or the end.
+    #[test]
+    fn interrupted_reads_are_retried() {
+        struct Interrupting<'a>(&'a [u8], bool);
+        impl Read for Interrupting<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.1 = !self.1;
+                if self.1 {
+                    return Err(io::ErrorKind::Interrupted.into());
+                }
+                let n = buf.len().min(5);
+                self.0.read(&mut buf[..n])
+            }
+        }
+        let data: Vec<u8> = (0..100).collect();
+        let mut buf = [0u8; 64];
+        let n = read_full(&mut Interrupting(&data, false), &mut buf).unwrap();
+        assert_eq!(&buf[..n], &data[..64]);
+    }
+
+    #[test]
+    fn debug_of_a_cipher_names_it_and_nothing_else() {
+        let (c, _) = cipher();
+        assert_eq!(format!("{c:?}"), "ChunkCipher([REDACTED])");
+    }
+
     /// `flush` reaches the writer underneath (the CLI flushes its output buffer this way).
     #[test]
     fn flushing_the_encrypt_writer_flushes_its_inner_writer() {

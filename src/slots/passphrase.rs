@@ -275,6 +275,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_of_an_identity_names_it_without_the_passphrase() {
+        let identity =
+            PassphraseIdentity::new(Passphrase::new(b"hunter2".to_vec()), Limits::default());
+        let text = format!("{identity:?}");
+        assert!(
+            text.contains("PassphraseIdentity") && !text.contains("hunter2"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn an_identity_keeps_the_limits_it_was_given() {
         let limits = Limits {
             max_memory_mib: 77,

@@ -363,6 +363,7 @@ mod tests {
         ];
         for line in lines {
             let identity = AnyIdentity::parse(&line).unwrap();
+            assert_eq!(*identity.to_line(), *line, "its line round-trips");
             let raw = identity
                 .recipient()
                 .seal(&file_key, FileBinding::without_context(&nonce))

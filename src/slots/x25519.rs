@@ -265,6 +265,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_names_the_recipient_type() {
+        let text = format!("{:?}", X25519Identity::generate().recipient());
+        assert!(text.starts_with("X25519Recipient("), "{text}");
+    }
+
+    #[test]
     fn a_decoded_slot_shows_its_ephemeral_share() {
         let body: Vec<u8> = (0..BODY_LEN).map(|i| (i * 3 + 1) as u8).collect();
         let slot = X25519Slot::decode(&body).unwrap();
