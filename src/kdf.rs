@@ -271,6 +271,18 @@ fn over(param: &'static str, value: u32, limit: u32) -> Error {
 mod tests {
     use super::*;
 
+    /// A slot whose work is exactly the readers' budget may be written; one pass more
+    /// may not.
+    #[test]
+    fn the_work_budget_is_inclusive() {
+        let limits = Limits {
+            max_work_mib_passes: 19 * 3,
+            ..Limits::default()
+        };
+        KdfParams::new(19, 3, 1).check_floor(&limits).unwrap();
+        assert!(KdfParams::new(19, 4, 1).check_floor(&limits).is_err());
+    }
+
     #[test]
     fn memory_is_shown_in_mib() {
         assert_eq!(KdfParams::new(64, 2, 1).memory_mib(), 64);

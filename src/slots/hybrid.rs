@@ -266,6 +266,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_of_a_slot_is_short() {
+        let slot = HybridSlot::decode(&[0; BODY_LEN]).unwrap();
+        assert_eq!(format!("{slot:?}"), "HybridSlot { .. }");
+    }
+
+    #[test]
     fn a_decoded_slot_shows_its_ciphertext() {
         let body: Vec<u8> = (0..BODY_LEN).map(|i| (i * 7) as u8).collect();
         let slot = HybridSlot::decode(&body).unwrap();
