@@ -585,6 +585,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_of_a_kms_answer_shows_the_key_not_the_plaintext() {
+        let answer = Decrypted {
+            key_arn: "arn:aws:kms:r:1:key/k".to_string(),
+            plaintext: Zeroizing::new(vec![0x41; 32]),
+        };
+        let text = format!("{answer:?}");
+        assert!(text.contains("key/k") && !text.contains("65"), "{text}");
+    }
+
+    #[test]
     fn only_a_kms_key_arn_has_an_account() {
         let blob = vec![7; 64];
         let slot = |arn: &str| KmsSlot::new(arn.to_string(), blob.clone()).unwrap();

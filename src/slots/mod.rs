@@ -200,3 +200,14 @@ impl CommittedWrap {
         wrap
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_a_wrap_is_short() {
+        let wrap = CommittedWrap::decode(&[0; CHECK_LEN + WRAPPED_KEY_LEN]);
+        assert_eq!(format!("{wrap:?}"), "CommittedWrap { .. }");
+    }
+}
