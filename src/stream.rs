@@ -716,6 +716,23 @@ impl<R: Read + Seek> Seek for SeekableReader<R> {
 mod tests {
     use super::*;
 
+    /// A file cut after the seekable reader checked its length reads as truncated where
+    /// the bytes are missing, not as a failed chunk.
+    #[test]
+    fn a_file_cut_under_the_seekable_reader_is_truncated() {
+        let data = vec![7u8; 3 * CHUNK_SIZE + 10];
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&encrypt(&data)).unwrap();
+        let (c, _) = cipher();
+        let mut reader =
+            SeekableReader::new(file.try_clone().unwrap(), c, PREFIX_LEN as u64).unwrap();
+        file.set_len((PREFIX_LEN + ENCRYPTED_CHUNK_SIZE + 100) as u64)
+            .unwrap();
+        reader.seek(SeekFrom::Start(CHUNK_SIZE as u64 + 5)).unwrap();
+        let err = reader.read(&mut [0; 10]).unwrap_err();
+        assert!(matches!(Error::from_io(err), Error::Truncated { .. }));
+    }
+
     /// A read interrupted by a signal is retried, not taken for an error or the end.
     #[test]
     fn interrupted_reads_are_retried() {
