@@ -275,6 +275,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_key_remembers_the_parameters_it_was_derived_with() {
+        let params = KdfParams {
+            memory_kib: 64,
+            passes: 1,
+            lanes: 1,
+        };
+        let key = PassphraseKey::for_test_vectors(
+            &Passphrase::new(b"pw".to_vec()),
+            params,
+            [1; SALT_LEN],
+        )
+        .unwrap();
+        assert_eq!(key.params(), params);
+    }
+
+    #[test]
     fn debug_of_an_identity_names_it_without_the_passphrase() {
         let identity =
             PassphraseIdentity::new(Passphrase::new(b"hunter2".to_vec()), Limits::default());
