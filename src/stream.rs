@@ -733,6 +733,19 @@ mod tests {
         assert!(matches!(Error::from_io(err), Error::Truncated { .. }));
     }
 
+    /// Any other read error ends `read_full` with that error.
+    #[test]
+    fn other_read_errors_are_returned() {
+        struct Failing;
+        impl Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+        }
+        let err = read_full(&mut Failing, &mut [0u8; 8]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+
     /// A read interrupted by a signal is retried, not taken for an error or the end.
     #[test]
     fn interrupted_reads_are_retried() {
