@@ -653,14 +653,14 @@ fn run<R: Read + Send, W: Write + ?Sized>(
     // The first batch decides: an input that ends within it never starts a thread.
     let mut first = Batch::new();
     first.start(&mut source, direction)?;
+    let job = Job {
+        cipher,
+        direction,
+        input: positional,
+        at,
+        options,
+    };
     if first.is_last {
-        let job = Job {
-            cipher,
-            direction,
-            input: positional,
-            at,
-            options,
-        };
         job.run(&mut first, &mut Zeroizing::new(Vec::new()))?;
         if let Some(writer) = stream {
             first.write_to(writer, direction)?;
@@ -683,15 +683,8 @@ fn run<R: Read + Send, W: Write + ?Sized>(
         for _ in 0..workers {
             let work_rx = Arc::clone(&work_rx);
             let done_tx = done_tx.clone();
-            let stop = &stop;
-            let job = Job {
-                cipher,
-                direction,
-                input: positional,
-                at,
-                options,
-            };
-            scope.spawn(move || worker(&job, &work_rx, &done_tx, stop));
+            let (stop, job) = (&stop, &job);
+            scope.spawn(move || worker(job, &work_rx, &done_tx, stop));
         }
         drop(done_tx);
         let stop_ref = &stop;

@@ -191,12 +191,7 @@ impl Encryptor {
         output: &mut W,
         options: &PipelineOptions,
     ) -> Result<u64> {
-        let input: Input<'_, &File> = Input::File {
-            file: input,
-            offset: 0,
-            len,
-        };
-        self.encrypt_input(input, output, options)
+        self.encrypt_input(whole_file(input, len), output, options)
     }
 
     /// As [`Encryptor::encrypt_to_file`], reading as [`Encryptor::encrypt_file`] does.
@@ -210,12 +205,7 @@ impl Encryptor {
         file: &File,
         options: &PipelineOptions,
     ) -> Result<u64> {
-        let input: Input<'_, &File> = Input::File {
-            file: input,
-            offset: 0,
-            len,
-        };
-        self.encrypt_input_to_file(input, file, options)
+        self.encrypt_input_to_file(whole_file(input, len), file, options)
     }
 
     fn encrypt_input<R: Read + Send, W: Write>(
@@ -270,6 +260,15 @@ impl Encryptor {
         file.write_all_at(&self.prefix.to_bytes(), self.header.len() as u64)?;
         let chunks_at = payload_offset(&self.header);
         pipeline::encrypt_at(&self.cipher, input, file, chunks_at, options)
+    }
+}
+
+/// The first `len` bytes of `file`, for the workers to read by position.
+fn whole_file(file: &File, len: u64) -> Input<'_, &File> {
+    Input::File {
+        file,
+        offset: 0,
+        len,
     }
 }
 
