@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::unix::fs::FileExt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -672,7 +673,8 @@ fn run<R: Read + Send, W: Write + ?Sized>(
     let workers = options.worker_count();
     let pool_size = 2 * workers + 2;
     let stop = AtomicBool::new(false);
-    thread::scope(|scope| {
+    let panicked = Mutex::new(None);
+    let result = thread::scope(|scope| {
         let (free_tx, free_rx) = mpsc::channel::<Batch>();
         let (work_tx, work_rx) = mpsc::sync_channel::<Batch>(pool_size);
         let (done_tx, done_rx) = mpsc::channel::<Batch>();
@@ -683,8 +685,8 @@ fn run<R: Read + Send, W: Write + ?Sized>(
         for _ in 0..workers {
             let work_rx = Arc::clone(&work_rx);
             let done_tx = done_tx.clone();
-            let (stop, job) = (&stop, &job);
-            scope.spawn(move || worker(job, &work_rx, &done_tx, stop));
+            let (stop, job, panicked) = (&stop, &job, &panicked);
+            scope.spawn(move || worker(job, &work_rx, &done_tx, stop, panicked));
         }
         drop(done_tx);
         let stop_ref = &stop;
@@ -700,7 +702,11 @@ fn run<R: Read + Send, W: Write + ?Sized>(
         drop(done_rx);
         drop(free_tx);
         result
-    })
+    });
+    if let Some(payload) = panicked.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        panic::resume_unwind(payload);
+    }
+    result
 }
 
 /// Hands batches to the workers in sequence, each filled (or given its place) by `fill`,
@@ -779,18 +785,33 @@ impl Job<'_> {
     }
 }
 
+/// A panic's payload, kept to be raised again on the calling thread.
+type Panic = Box<dyn std::any::Any + Send>;
+
 fn worker(
     job: &Job<'_>,
     work_rx: &Mutex<Receiver<Batch>>,
     done_tx: &Sender<Batch>,
     stop: &AtomicBool,
+    panicked: &Mutex<Option<Panic>>,
 ) {
     let mut staging = Zeroizing::new(Vec::new());
     loop {
         let next = work_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
         let Ok(mut batch) = next else { return };
         if batch.outcome.is_none() && !stop.load(Ordering::Relaxed) {
-            batch.outcome = Some(job.run(&mut batch, &mut staging));
+            // A panic (a bug, or in the caller's `release` callback) must not lose the
+            // batch, or the writer would wait for it forever: it fails the batch, and
+            // `run` raises it again once every thread has ended.
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                job.run(&mut batch, &mut staging)
+            }));
+            batch.outcome = Some(outcome.unwrap_or_else(|payload| {
+                stop.store(true, Ordering::Relaxed);
+                let mut slot = panicked.lock().unwrap_or_else(|p| p.into_inner());
+                slot.get_or_insert(payload);
+                Err(Error::Interrupted)
+            }));
         }
         if done_tx.send(batch).is_err() {
             return;

@@ -661,3 +661,61 @@ fn a_batch_refused_on_release_is_never_written() {
         }
     }
 }
+
+/// Runs `f` on a thread of its own and returns whether it panicked, failing the test if
+/// it has not ended within a minute (a hang instead of a panic).
+fn panics_without_hanging(f: impl FnOnce() + Send + 'static) -> bool {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let _ = done_tx.send(outcome.is_err());
+    });
+    done_rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the pipeline hung instead of ending")
+}
+
+/// A panic on a worker (here in the release callback) reaches the caller as that panic,
+/// at every batch position and thread count, instead of leaving the writer waiting
+/// forever for the batch the worker held (with more batches than the pool holds, the
+/// other threads would wait too).
+#[test]
+fn a_panic_on_a_worker_reaches_the_caller() {
+    for threads in [1, 2, 4] {
+        for at in [0, 1, 3] {
+            let panicked = panics_without_hanging(move || {
+                let data = plaintext(24 * BATCH + 10, 11);
+                let mut options = PipelineOptions::with_threads(threads);
+                options.release = Some(Arc::new(move |start, _| {
+                    assert!(start != (at * BATCH) as u64, "a callback that panics");
+                    Ok(())
+                }));
+                let _ = encryptor().encrypt_bytes(&data, &mut Vec::new(), &options);
+            });
+            assert!(panicked, "{threads} threads, batch {at}");
+        }
+    }
+}
+
+/// A reader that panics partway (on the pipeline's reading thread) does the same.
+#[test]
+fn a_panic_in_the_reader_reaches_the_caller() {
+    struct Panicking(usize);
+    impl Read for Panicking {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            assert!(self.0 > 0, "a reader that panics");
+            let n = buf.len().min(self.0);
+            buf[..n].fill(7);
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+    for threads in [1, 2, 4] {
+        let panicked = panics_without_hanging(move || {
+            let options = PipelineOptions::with_threads(threads);
+            let reader = Panicking(24 * BATCH + 5);
+            let _ = encryptor().encrypt(reader, &mut Vec::new(), &options);
+        });
+        assert!(panicked, "{threads} threads");
+    }
+}
