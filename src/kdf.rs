@@ -392,4 +392,30 @@ mod tests {
         assert_ne!(*a, *b, "salt must change the output");
         assert!(derivation_count() >= before + 2);
     }
+
+    /// Memory the machine cannot give is its own error, naming the MiB, not a bad header
+    /// (4 TiB: refused at once by the kernel's overcommit check, or by the allocator).
+    #[test]
+    fn memory_the_machine_cannot_give_is_out_of_memory() {
+        if std::fs::read_to_string("/proc/sys/vm/overcommit_memory").is_ok_and(|m| m.trim() == "1")
+        {
+            eprintln!("skipped: vm.overcommit_memory = 1 would grant 4 TiB and then fill it");
+            return;
+        }
+        let huge = KdfParams {
+            memory_kib: u32::MAX,
+            passes: 1,
+            lanes: 1,
+        };
+        let err = huge.derive(b"p", &[0; SALT_LEN]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::KdfOutOfMemory {
+                    memory_mib: 4_194_304
+                }
+            ),
+            "{err:?}"
+        );
+    }
 }

@@ -326,4 +326,14 @@ mod tests {
             "{debug}"
         );
     }
+
+    #[test]
+    fn debug_of_a_recipient_is_its_start() {
+        let recipient = HybridIdentity::from_seed(Zeroizing::new([0x42; SEED_LEN])).recipient();
+        let text = recipient.to_string();
+        assert_eq!(
+            format!("{recipient:?}"),
+            format!("HybridRecipient({}...)", &text[..24])
+        );
+    }
 }

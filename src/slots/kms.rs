@@ -948,4 +948,33 @@ mod tests {
         assert!(KmsIdentity::allow_list(client.clone(), &["alias/a b"]).is_err());
         assert!(KmsIdentity::allow_list(client, &["alias/a", ARN, "mrk-1"]).is_ok());
     }
+
+    #[test]
+    fn a_blob_may_be_1024_bytes_not_more() {
+        let arn = "arn:aws:kms:r:1:key/k".to_string();
+        KmsSlot::new(arn.clone(), vec![7; MAX_BLOB_LEN]).unwrap();
+        assert!(matches!(
+            KmsSlot::new(arn, vec![7; MAX_BLOB_LEN + 1]),
+            Err(Error::InvalidHeader(_))
+        ));
+    }
+
+    #[test]
+    fn an_allowed_key_may_be_2048_characters_not_more() {
+        assert!(matches!(
+            AllowedKey::parse(&"k".repeat(2048)),
+            Ok(AllowedKey::KeyId(_))
+        ));
+        assert!(AllowedKey::parse(&"k".repeat(2049)).is_err());
+        assert!(AllowedKey::parse("").is_err());
+    }
+
+    #[test]
+    fn debug_of_a_slot_shows_the_key_and_the_blob_length() {
+        let slot = KmsSlot::new("arn:aws:kms:r:1:key/k".to_string(), vec![0x41; 40]).unwrap();
+        assert_eq!(
+            format!("{slot:?}"),
+            r#"KmsSlot { key_arn: "arn:aws:kms:r:1:key/k", blob_len: 40 }"#
+        );
+    }
 }
