@@ -13,11 +13,13 @@
 //! it): the map itself, and the handler's calls to the C library.
 #![allow(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
+use std::ops::Range;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use memmap2::{Mmap, MmapOptions};
 
@@ -39,6 +41,8 @@ const FREE: Guard = Guard {
     cut: AtomicBool::new(false),
 };
 static GUARDED: [Guard; GUARDS] = [FREE; GUARDS];
+/// How much of the map is let go at once (see [`MappedFile::release`]).
+const RELEASE_BLOCK: usize = 8 << 20;
 static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 /// The SIGBUS action before ours, restored for faults that are not ours. `Err`: the
 /// handler could not be installed, so nothing is mapped.
@@ -48,6 +52,36 @@ static PREVIOUS: OnceLock<Result<libc::sigaction, i32>> = OnceLock::new();
 pub struct MappedFile {
     map: Mmap,
     guard: &'static Guard,
+    read: Mutex<ReadSoFar>,
+}
+
+/// Which bytes of the map have been read, so that they are let go in order.
+#[derive(Default)]
+struct ReadSoFar {
+    /// Every byte before this one was read.
+    upto: usize,
+    /// Every byte before this one was let go.
+    dropped: usize,
+    /// Ranges read beyond `upto` (workers finish out of order): start -> end.
+    ahead: BTreeMap<usize, usize>,
+}
+
+impl ReadSoFar {
+    /// Records `[start, end)` as read, and returns what to let go now: the read prefix
+    /// not yet let go, once it is `RELEASE_BLOCK` long or reaches `len`.
+    fn read(&mut self, start: usize, end: usize, len: usize) -> Option<Range<usize>> {
+        self.ahead.insert(start, end);
+        while let Some(end) = self.ahead.remove(&self.upto) {
+            self.upto = end;
+        }
+        let pending = self.upto - self.dropped;
+        if pending >= RELEASE_BLOCK || (pending > 0 && self.upto >= len) {
+            let range = self.dropped..self.upto;
+            self.dropped = self.upto;
+            return Some(range);
+        }
+        None
+    }
 }
 
 impl MappedFile {
@@ -77,7 +111,11 @@ impl MappedFile {
         guard.cut.store(false, Ordering::SeqCst);
         guard.end.store(start + map.len(), Ordering::SeqCst);
         guard.start.store(start, Ordering::SeqCst);
-        Ok(MappedFile { map, guard })
+        Ok(MappedFile {
+            map,
+            guard,
+            read: Mutex::default(),
+        })
     }
 
     /// The file's bytes (zeros where it was cut while mapped).
@@ -85,20 +123,31 @@ impl MappedFile {
         &self.map
     }
 
-    /// Lets the pages of `[start, start + len)` go from this process once they are read:
-    /// they stay in the page cache, and the process's memory does not grow with the file.
+    /// Called when `[start, start + len)` has been read: lets the pages of the map go
+    /// from this process, so that its memory does not grow with the file (they stay in
+    /// the page cache). Only pages before the first unread byte, and 8 MiB at a time:
+    /// each call costs an interrupt to the other cores to flush their TLBs (perf: 5% of
+    /// the cycles when every 2 MiB batch let its own pages go).
     pub fn release(&self, start: u64, len: usize) {
         let Ok(start) = usize::try_from(start) else {
             return;
         };
-        let len = len.min(self.map.len().saturating_sub(start));
-        if len > 0 {
+        let end = start.saturating_add(len).min(self.map.len());
+        let range =
+            self.read
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .read(start, end, self.map.len());
+        if let Some(range) = range {
             // SAFETY: DONTNEED on a read-only map of a file (or on the zero pages put in
             // place of a cut one) only drops this process's view of the pages: a later
             // read faults the same bytes in again, so no reference to them is invalidated.
             let _ = unsafe {
-                self.map
-                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, len)
+                self.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    range.start,
+                    range.len(),
+                )
             };
         }
     }
@@ -202,5 +251,36 @@ mod tests {
         // The guard is free again for the next map.
         let again = MappedFile::new(&file, page as u64).unwrap();
         assert!(!again.was_cut());
+    }
+
+    /// Batches read out of order: nothing past the first unread byte is let go, every
+    /// byte is let go exactly once, in blocks, and the end of the map too.
+    #[test]
+    fn pages_are_let_go_in_order_in_blocks() {
+        const BATCH: usize = 2 << 20;
+        let len = 13 * BATCH + 100;
+        let mut order: Vec<usize> = (0..14).collect();
+        order.swap(0, 3);
+        order.swap(5, 9);
+        order.swap(12, 13);
+        let mut read = ReadSoFar::default();
+        let mut done = vec![false; 14];
+        let mut dropped = Vec::new();
+        for &batch in &order {
+            let end = ((batch + 1) * BATCH).min(len);
+            done[batch] = true;
+            if let Some(range) = read.read(batch * BATCH, end, len) {
+                let first_unread = done.iter().position(|d| !d).map_or(len, |b| b * BATCH);
+                assert!(range.end <= first_unread, "{range:?} before all was read");
+                assert!(range.len() >= RELEASE_BLOCK || range.end == len);
+                dropped.push(range);
+            }
+        }
+        let mut next = 0;
+        for range in &dropped {
+            assert_eq!(range.start, next, "{dropped:?}");
+            next = range.end;
+        }
+        assert_eq!(next, len, "{dropped:?}");
     }
 }
