@@ -803,9 +803,8 @@ fn worker(
             // A panic (a bug, or in the caller's `release` callback) must not lose the
             // batch, or the writer would wait for it forever: it fails the batch, and
             // `run` raises it again once every thread has ended.
-            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-                job.run(&mut batch, &mut staging)
-            }));
+            let outcome =
+                panic::catch_unwind(AssertUnwindSafe(|| job.run(&mut batch, &mut staging)));
             batch.outcome = Some(outcome.unwrap_or_else(|payload| {
                 stop.store(true, Ordering::Relaxed);
                 let mut slot = panicked.lock().unwrap_or_else(|p| p.into_inner());
