@@ -11,11 +11,11 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use coffer::{Decryptor, Error, FileKey, PipelineOptions};
+use coffer_fuzz::{decrypt_streaming, encrypt, plaintext, releasable, split_key, Damage, FILE_KEY};
+use libfuzzer_sys::fuzz_target;
 use std::fs::File;
 use std::io::{Seek, Write};
 use std::sync::{Mutex, OnceLock};
-use coffer_fuzz::{decrypt_streaming, encrypt, plaintext, releasable, split_key, Damage, FILE_KEY};
-use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
 struct Built {

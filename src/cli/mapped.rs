@@ -264,7 +264,7 @@ mod tests {
         order.swap(5, 9);
         order.swap(12, 13);
         let mut read = ReadSoFar::default();
-        let mut done = vec![false; 14];
+        let mut done = [false; 14];
         let mut dropped = Vec::new();
         for &batch in &order {
             let end = ((batch + 1) * BATCH).min(len);
