@@ -195,7 +195,10 @@ impl Damage {
 
 /// The most plaintext a correct decryptor may release from `damaged`, a damaged copy of
 /// `original` (whose chunk 0 starts at `chunks_offset`): the chunks wholly before the
-/// first differing byte, and never the chunk that a cut turned into the last one.
+/// first differing byte (FORMAT.md: a chunk may be released once it authenticates). A
+/// cut exactly at a chunk boundary leaves the chunks before it intact: they may be
+/// released before the missing final chunk is noticed, as the vector
+/// `truncated_at_chunk_boundary` says (`released_len` 16384).
 pub fn releasable(original: &[u8], damaged: &[u8], chunks_offset: usize) -> usize {
     let first_change = original
         .iter()
@@ -205,12 +208,7 @@ pub fn releasable(original: &[u8], damaged: &[u8], chunks_offset: usize) -> usiz
     let Some(into_chunks) = first_change.checked_sub(chunks_offset) else {
         return 0;
     };
-    let mut intact_chunks = into_chunks / ENCRYPTED_CHUNK_SIZE;
-    // A cut exactly at a chunk boundary leaves a full chunk last, which is never final.
-    if damaged.len() == first_change && into_chunks % ENCRYPTED_CHUNK_SIZE == 0 {
-        intact_chunks = intact_chunks.saturating_sub(1);
-    }
-    intact_chunks * CHUNK_SIZE
+    into_chunks / ENCRYPTED_CHUNK_SIZE * CHUNK_SIZE
 }
 
 /// Whether `raw`, a whole header (MAC included), is framed exactly as FORMAT.md says:
