@@ -2,7 +2,8 @@
 # Runs every fuzz target for SECONDS each (default 20), after seeding the corpora from
 # tests/vectors. Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 #   fuzz/run.sh 20            the CI smoke run
-#   fuzz/run.sh 240           the long run recorded in docs/SECURITY.md
+#   fuzz/run.sh 240           the first runs recorded in docs/SECURITY.md (the two-hour
+#                             run of the decryption targets side by side: its command there)
 #   fuzz/run.sh 60 header     one target
 # COFFER_FUZZ_TOOLCHAIN picks the toolchain (default nightly; `stable` needs RUSTC_BOOTSTRAP=1).
 # Builds with optimisations, debug assertions and overflow checks in coffer (see
