@@ -5,7 +5,8 @@
 //! not worth refusing to run for (a sandbox may forbid `prctl`), so it is ignored.
 //!
 //! Not done: `mlock` of key material. rustix's `mlock` is `unsafe` (it takes a raw
-//! pointer) and this crate forbids unsafe code; `mlockall` would also lock Argon2id's
+//! pointer) and the library, which holds the keys, forbids unsafe code (the binary allows
+//! it only for its memory map, src/cli/mapped.rs); `mlockall` would also lock Argon2id's
 //! up to 1 GiB work area, which the default `RLIMIT_MEMLOCK` (8 MiB) refuses and which
 //! would make every later allocation fail with `MCL_FUTURE`. Keys are small and zeroized
 //! after use; swap is the remaining exposure (see docs/SECURITY.md, "Hardening").
